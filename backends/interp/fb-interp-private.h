@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * Internals of the reference interpreter, shared by its files. fb-interp.c
+ * walks a computation in order and dispatches each instruction to an
+ * evaluator; evaluators for elementwise, movement, control flow and rng live
+ * in fb-interp.c / fb-interp-elementwise.c / fb-interp-rng.c, those for dot,
+ * convolution, reductions, windows, gather/scatter, sort and batch norm in
+ * fb-interp-linalg.c / fb-interp-reduce.c / fb-interp-gather.c.
+ */
+#pragma once
+
+#include "fb-interp.h"
+
+G_BEGIN_DECLS
+
+typedef struct _FbInterp FbInterp;
+struct _FbInterp {
+  FbModule              *module;
+  FbArena               *arena;          /* where results live */
+  const FbCustomCallMap *custom_calls;
+  int                    depth;          /* nested computation calls, bounded */
+};
+
+/* Evaluates one instruction given its operands' values; sets *out (in
+ * ctx->arena). Errors name the instruction. */
+typedef gboolean (*FbInterpEval) (FbInterp *ctx, FbInstr *instr, FbLiteral *const *ops,
+                                  FbLiteral **out, GError **error);
+
+/* Calls a computation (reduce's to_apply, sort's comparator, while body, ...). */
+FbLiteral *_fb_interp_call (FbInterp *ctx, FbComputation *comp, int n_args,
+                            FbLiteral *const *args, GError **error);
+/* A scalar literal of @type holding @v (f64 converted to the element type). */
+FbLiteral *_fb_interp_scalar (FbInterp *ctx, FbElemType type, double v);
+/* Row-major strides of @shape's dimensions, in elements. */
+void       _fb_interp_strides (const FbShape *shape, int64_t *strides);
+/* Sets an error `%name: message` in the FB_ERROR_RUNTIME code. */
+void       _fb_interp_error (GError **error, const FbInstr *instr, const char *fmt, ...) G_GNUC_PRINTF (3, 4);
+
+/* Evaluators implemented outside fb-interp.c (fb-interp-linalg.c,
+ * fb-interp-reduce.c, fb-interp-gather.c). */
+gboolean _fb_interp_dot            (FbInterp *, FbInstr *, FbLiteral *const *, FbLiteral **, GError **);
+gboolean _fb_interp_convolution    (FbInterp *, FbInstr *, FbLiteral *const *, FbLiteral **, GError **);
+gboolean _fb_interp_reduce         (FbInterp *, FbInstr *, FbLiteral *const *, FbLiteral **, GError **);
+gboolean _fb_interp_reduce_window  (FbInterp *, FbInstr *, FbLiteral *const *, FbLiteral **, GError **);
+gboolean _fb_interp_select_and_scatter (FbInterp *, FbInstr *, FbLiteral *const *, FbLiteral **, GError **);
+gboolean _fb_interp_gather         (FbInterp *, FbInstr *, FbLiteral *const *, FbLiteral **, GError **);
+gboolean _fb_interp_scatter        (FbInterp *, FbInstr *, FbLiteral *const *, FbLiteral **, GError **);
+gboolean _fb_interp_sort           (FbInterp *, FbInstr *, FbLiteral *const *, FbLiteral **, GError **);
+gboolean _fb_interp_batch_norm     (FbInterp *, FbInstr *, FbLiteral *const *, FbLiteral **, GError **);
+gboolean _fb_interp_topk           (FbInterp *, FbInstr *, FbLiteral *const *, FbLiteral **, GError **);
+gboolean _fb_interp_cholesky       (FbInterp *, FbInstr *, FbLiteral *const *, FbLiteral **, GError **);
+gboolean _fb_interp_triangular_solve (FbInterp *, FbInstr *, FbLiteral *const *, FbLiteral **, GError **);
+gboolean _fb_interp_fft            (FbInterp *, FbInstr *, FbLiteral *const *, FbLiteral **, GError **);
+
+G_END_DECLS
