@@ -362,7 +362,10 @@ fb_shape_print (GString *out, const FbShape *shape, gboolean with_layout)
     }
   g_string_append (out, fb_elem_type_name (shape->type));
   if (!fb_shape_is_array (shape))
-    return;
+    {
+      g_string_append (out, "[]");   /* token[], opaque[] as XLA prints them */
+      return;
+    }
   g_string_append_c (out, '[');
   for (int i = 0; i < shape->rank; i++)
     {
