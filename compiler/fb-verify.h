@@ -16,6 +16,8 @@ G_BEGIN_DECLS
  * is not determined by their operands (parameter, constant, custom-call, ...)
  * return their own shape after checking what can be checked. */
 FbShape  *fb_infer_shape (FbInstr *instr, GError **error);
+/* The same, allocated in @arena (a scratch arena the caller frees). */
+FbShape  *fb_infer_shape_in (FbInstr *instr, FbArena *arena, GError **error);
 /* First violation as an error: `file:line:column: %name: message` when the
  * instruction came from text. */
 gboolean  fb_verify      (FbModule *module, GError **error);
