@@ -15,8 +15,6 @@
 #include <math.h>
 #include <string.h>
 
-gboolean _fb_interp_elementwise (FbInterp *ctx, FbInstr *instr, FbLiteral *const *ops,
-                                 FbLiteral **out, GError **error);
 
 /* ------------------------------------------------------------ helpers */
 

@@ -52,4 +52,11 @@ gboolean _fb_interp_cholesky       (FbInterp *, FbInstr *, FbLiteral *const *, F
 gboolean _fb_interp_triangular_solve (FbInterp *, FbInstr *, FbLiteral *const *, FbLiteral **, GError **);
 gboolean _fb_interp_fft            (FbInterp *, FbInstr *, FbLiteral *const *, FbLiteral **, GError **);
 
+/* In fb-interp-elementwise.c and fb-interp-rng.c. */
+gboolean _fb_interp_elementwise    (FbInterp *, FbInstr *, FbLiteral *const *, FbLiteral **, GError **);
+gboolean _fb_interp_rng_bit_generator (FbInterp *, FbInstr *, FbLiteral *const *, FbLiteral **, GError **);
+/* The older `rng` op: deterministic from @seed, not bit-exact with XLA. */
+gboolean _fb_interp_rng            (FbInterp *, FbInstr *, FbLiteral *const *, uint64_t seed,
+                                    FbLiteral **, GError **);
+
 G_END_DECLS

@@ -27,10 +27,6 @@
 #include <math.h>
 #include <string.h>
 
-gboolean _fb_interp_rng_bit_generator (FbInterp *ctx, FbInstr *instr, FbLiteral *const *ops,
-                                       FbLiteral **out, GError **error);
-gboolean _fb_interp_rng (FbInterp *ctx, FbInstr *instr, FbLiteral *const *ops,
-                         uint64_t seed, FbLiteral **out, GError **error);
 
 /* --------------------------------------------------------- the ciphers */
 

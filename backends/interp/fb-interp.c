@@ -22,14 +22,6 @@
 /* A while loop that runs longer than this is taken as a runaway. */
 #define MAX_WHILE_ITERATIONS 1000000
 
-/* Evaluators in fb-interp-elementwise.c and fb-interp-rng.c. */
-gboolean _fb_interp_elementwise (FbInterp *ctx, FbInstr *instr, FbLiteral *const *ops,
-                                 FbLiteral **out, GError **error);
-gboolean _fb_interp_rng_bit_generator (FbInterp *ctx, FbInstr *instr, FbLiteral *const *ops,
-                                       FbLiteral **out, GError **error);
-gboolean _fb_interp_rng (FbInterp *ctx, FbInstr *instr, FbLiteral *const *ops,
-                         uint64_t seed, FbLiteral **out, GError **error);
-
 /* --------------------------------------------------------- run state */
 
 /* The instructions of a computation that its root needs, in an order where
@@ -192,6 +184,95 @@ build_plan (FbComputation *comp, GError **error)
 static gboolean eval_instr (Ctx *ctx, FbInstr *instr, FbLiteral *const *ops, int n_args,
                             FbLiteral *const *args, FbLiteral **out, GError **error);
 
+/* Computations of at least this many instructions keep each value in an arena
+ * of its own and free it after its last use, so that a whole training step
+ * never holds every intermediate at once. */
+#define LARGE_COMPUTATION 32
+
+/* TRUE when a leaf of @lit shares its data with a leaf of @other. */
+static gboolean
+shares_data (const FbLiteral *lit, const FbLiteral *other)
+{
+  if (lit == NULL || other == NULL)
+    return FALSE;
+  if (lit->shape->type == FB_TUPLE)
+    {
+      for (int i = 0; i < lit->n_elems; i++)
+        if (shares_data (lit->elems[i], other))
+          return TRUE;
+      return FALSE;
+    }
+  if (other->shape->type == FB_TUPLE)
+    {
+      for (int i = 0; i < other->n_elems; i++)
+        if (shares_data (lit, other->elems[i]))
+          return TRUE;
+      return FALSE;
+    }
+  return lit == other || (lit->data != NULL && lit->data == other->data);
+}
+
+static FbLiteral *
+eval_comp_freeing (Ctx *ctx, Plan *plan, FbLiteral **vals, FbLiteral **ops, int n_args,
+                   FbLiteral *const *args, GError **error)
+{
+  FbArena *target = ctx->base.arena;
+  g_autofree FbArena **owned = g_new0 (FbArena *, plan->n);
+  g_autofree int *last_use = g_new (int, plan->n);
+  FbLiteral *result = NULL;
+
+  for (int i = 0; i < plan->n; i++)
+    last_use[i] = i;
+  for (int i = 0; i < plan->n; i++)
+    for (int k = plan->first_op[i]; k < plan->first_op[i + 1]; k++)
+      last_use[plan->op_slots[k]] = i;
+  last_use[plan->n - 1] = plan->n;   /* the root lives on */
+
+  for (int i = 0; i < plan->n; i++)
+    {
+      FbInstr *instr = plan->instrs[i];
+      FbArena *arena = fb_arena_new ();
+      FbLiteral *value = NULL;
+      for (int j = 0; j < instr->n_operands; j++)
+        ops[j] = vals[plan->op_slots[plan->first_op[i] + j]];
+      ctx->base.arena = arena;
+      gboolean ok = eval_instr (ctx, instr, ops, n_args, args, &value, error);
+      ctx->base.arena = target;
+      if (!ok)
+        {
+          fb_arena_free (arena);
+          goto out;
+        }
+      /* A value that points into an operand's memory (a get-tuple-element, a
+       * tuple, a no-copy reshape) gets its own copy, so that operands can be
+       * freed independently. Arguments belong to the caller and stay. */
+      for (int j = 0; j < instr->n_operands; j++)
+        if (shares_data (value, ops[j]))
+          {
+            value = fb_literal_copy (arena, value);
+            break;
+          }
+      vals[i] = value;
+      owned[i] = arena;
+      for (int k = plan->first_op[i]; k < plan->first_op[i + 1]; k++)
+        {
+          int slot = plan->op_slots[k];
+          if (last_use[slot] == i && owned[slot] != NULL)
+            {
+              fb_arena_free (owned[slot]);
+              owned[slot] = NULL;
+              vals[slot] = NULL;
+            }
+        }
+    }
+  result = fb_literal_copy (target, vals[plan->n - 1]);
+out:
+  for (int i = 0; i < plan->n; i++)
+    if (owned[i])
+      fb_arena_free (owned[i]);
+  return result;
+}
+
 /* Evaluates @comp with results in ctx's arena. */
 static FbLiteral *
 eval_comp (Ctx *ctx, FbComputation *comp, int n_args, FbLiteral *const *args, GError **error)
@@ -248,6 +329,8 @@ eval_comp (Ctx *ctx, FbComputation *comp, int n_args, FbLiteral *const *args, GE
   FbLiteral **vals = big_vals != NULL ? big_vals : small_vals;
   FbLiteral **ops = big_ops != NULL ? big_ops : small_ops;
 
+  if (plan->n >= LARGE_COMPUTATION)
+    return eval_comp_freeing (ctx, plan, vals, ops, n_args, args, error);
   for (int i = 0; i < plan->n; i++)
     {
       FbInstr *instr = plan->instrs[i];
