@@ -1,0 +1,1220 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * Fusion plans: measuring, checking and building a fusion from a set of
+ * instructions of one computation. Every fusion pass describes what it wants
+ * as a plan and lets this file do the rewiring, so that all of them produce
+ * the same shape of HLO: a `fused_computation.N` whose parameters are the
+ * distinct outside operands, clones of the members that keep their names,
+ * ids and provenance, and a `fusion` instruction whose provenance is the
+ * union of its members'. Members with users outside become outputs; with
+ * more than one the root is a tuple and the users go through
+ * get-tuple-element.
+ */
+#include <string.h>
+
+#include "fb-fusion.h"
+
+/* ----------------------------------------------------------- utilities */
+
+const char *
+_fb_fusion_kind_name (FbFusionKind kind)
+{
+  switch (kind)
+    {
+    case FB_FUSION_LOOP: return "kLoop";
+    case FB_FUSION_INPUT: return "kInput";
+    case FB_FUSION_OUTPUT: return "kOutput";
+    case FB_FUSION_CUSTOM: return "kCustom";
+    }
+  return "kLoop";
+}
+
+FbFusionKind
+_fb_fusion_kind_of (const FbInstr *instr)
+{
+  const char *k = fb_instr_str (instr, FB_A_KIND);
+  if (k == NULL)
+    return FB_FUSION_LOOP;
+  if (strcmp (k, "kInput") == 0)
+    return FB_FUSION_INPUT;
+  if (strcmp (k, "kOutput") == 0)
+    return FB_FUSION_OUTPUT;
+  if (strcmp (k, "kCustom") == 0)
+    return FB_FUSION_CUSTOM;
+  return FB_FUSION_LOOP;
+}
+
+/* Fused computations called by more than one instruction, found once per
+ * pass run (a pass never makes a new one), kept per thread. */
+static GPrivate shared_comps = G_PRIVATE_INIT ((GDestroyNotify) g_hash_table_unref);
+
+static GHashTable *
+find_shared (FbModule *m)
+{
+  g_autoptr (GHashTable) seen = g_hash_table_new (NULL, NULL);
+  GHashTable *shared = g_hash_table_new (NULL, NULL);
+  for (int c = 0; c < m->n_comps; c++)
+    for (FbInstr *i = m->comps[c]->first; i; i = i->next)
+      if (i->n_attrs > 0)
+        {
+          FbComputation *called[8];
+          int n = fb_instr_called (i, called, G_N_ELEMENTS (called));
+          for (int k = 0; k < MIN (n, (int) G_N_ELEMENTS (called)); k++)
+            if (called[k] && !g_hash_table_add (seen, called[k]))
+              g_hash_table_add (shared, called[k]);
+        }
+  return shared;
+}
+
+void
+_fb_fusion_pass_begin (FbModule *module)
+{
+  g_private_replace (&shared_comps, find_shared (module));
+}
+
+void
+_fb_fusion_pass_end (void)
+{
+  g_private_replace (&shared_comps, NULL);
+}
+
+gboolean
+_fb_fusion_owns_computation (const FbInstr *fusion)
+{
+  FbComputation *f = fb_instr_comp (fusion, FB_A_CALLS);
+  if (f == NULL)
+    return FALSE;
+  GHashTable *shared = g_private_get (&shared_comps);
+  if (shared != NULL)
+    return !g_hash_table_contains (shared, f);
+  g_autoptr (GHashTable) once = find_shared (fusion->parent->module);
+  return !g_hash_table_contains (once, f);
+}
+
+gboolean
+_fb_fusion_is_multi_output (const FbInstr *instr)
+{
+  if (instr->opcode != FB_OP_FUSION)
+    return FALSE;
+  FbComputation *f = fb_instr_comp (instr, FB_A_CALLS);
+  return f && f->root && f->root->opcode == FB_OP_TUPLE;
+}
+
+char *
+_fb_fusion_format_bytes (double bytes)
+{
+  const double k = 1024.0, m = k * k, g = m * k;
+  if (bytes < k)
+    return g_strdup_printf ("%.0f B", bytes);
+  if (bytes < m)
+    return g_strdup_printf ("%.1f KiB", bytes / k);
+  if (bytes < g)
+    {
+      double v = bytes / m;
+      return v == (double) (int64_t) v ? g_strdup_printf ("%.0f MiB", v) : g_strdup_printf ("%.1f MiB", v);
+    }
+  return g_strdup_printf ("%.1f GiB", bytes / g);
+}
+
+char *
+_fb_fusion_names (FbInstr *const *instrs, int n)
+{
+  GString *s = g_string_new (NULL);
+  for (int i = 0; i < n; i++)
+    {
+      if (i > 0)
+        g_string_append (s, i == n - 1 ? " and " : ", ");
+      g_string_append_printf (s, "%%%s", instrs[i]->name);
+    }
+  return g_string_free (s, FALSE);
+}
+
+gboolean
+_fb_fusion_is_loop_op (const FbInstr *instr)
+{
+  switch (instr->opcode)
+    {
+    case FB_OP_BROADCAST:
+    case FB_OP_IOTA:
+    case FB_OP_RESHAPE:
+    case FB_OP_BITCAST:
+    case FB_OP_TRANSPOSE:
+    case FB_OP_SLICE:
+    case FB_OP_PAD:
+    case FB_OP_CONCATENATE:
+    case FB_OP_CONVERT:
+    case FB_OP_REVERSE:
+      return fb_shape_is_array (instr->shape);
+    case FB_OP_CONSTANT:
+      /* Constants are fused as scalars; large ones stay buffers. */
+      return fb_shape_is_array (instr->shape) && fb_shape_elements (instr->shape) == 1;
+    case FB_OP_MAP:
+    case FB_OP_STOCHASTIC_CONVERT:
+      return FALSE;
+    default:
+      return fb_opcode_is_elementwise (instr->opcode) && fb_shape_is_array (instr->shape);
+    }
+}
+
+int
+_fb_fusion_recompute_weight (const FbInstr *instr)
+{
+  if (!_fb_fusion_is_loop_op (instr))
+    return 0;
+  switch (instr->opcode)
+    {
+    /* Transcendental functions and divisions cost many cycles per element. */
+    case FB_OP_EXP: case FB_OP_EXPM1: case FB_OP_LOG: case FB_OP_LOG1P:
+    case FB_OP_TANH: case FB_OP_LOGISTIC: case FB_OP_POWER: case FB_OP_SQRT:
+    case FB_OP_RSQRT: case FB_OP_CBRT: case FB_OP_ERF: case FB_OP_SIN:
+    case FB_OP_COS: case FB_OP_TAN: case FB_OP_ATAN2: case FB_OP_REMAINDER:
+    case FB_OP_DIVIDE: case FB_OP_SINH: case FB_OP_COSH:
+      return FB_FUSION_COSTLY_WEIGHT;
+    default:
+      return 1;
+    }
+}
+
+static void
+collect_control (FbComputation *comp, GHashTable *seen, GPtrArray *out)
+{
+  if (comp == NULL || g_hash_table_contains (seen, comp))
+    return;
+  g_hash_table_add (seen, comp);
+  g_ptr_array_add (out, comp);
+  for (FbInstr *i = comp->first; i; i = i->next)
+    if (i->opcode == FB_OP_WHILE || i->opcode == FB_OP_CONDITIONAL || i->opcode == FB_OP_CALL)
+      {
+        FbComputation *called[64];
+        int n = fb_instr_called (i, called, G_N_ELEMENTS (called));
+        for (int k = 0; k < MIN (n, (int) G_N_ELEMENTS (called)); k++)
+          collect_control (called[k], seen, out);
+      }
+}
+
+GPtrArray *
+_fb_fusion_control_computations (FbModule *module)
+{
+  GPtrArray *out = g_ptr_array_new ();
+  g_autoptr (GHashTable) seen = g_hash_table_new (NULL, NULL);
+  collect_control (module->entry, seen, out);
+  return out;
+}
+
+gboolean
+_fb_fusion_reaches (FbInstr *from, FbInstr *to)
+{
+  if (from == to)
+    return TRUE;
+  g_autoptr (GHashTable) seen = g_hash_table_new (NULL, NULL);
+  g_autoptr (GPtrArray) stack = g_ptr_array_new ();
+  g_ptr_array_add (stack, from);
+  while (stack->len > 0)
+    {
+      FbInstr *x = g_ptr_array_steal_index_fast (stack, stack->len - 1);
+      for (int u = 0; u < x->n_users; u++)
+        {
+          FbInstr *y = x->users[u];
+          if (y == to)
+            return TRUE;
+          if (!g_hash_table_contains (seen, y))
+            {
+              g_hash_table_add (seen, y);
+              g_ptr_array_add (stack, y);
+            }
+        }
+    }
+  return FALSE;
+}
+
+/* Numbers the instructions of @comp in order, in their scratch field. */
+static void
+number (FbComputation *comp)
+{
+  int n = 0;
+  for (FbInstr *i = comp->first; i; i = i->next)
+    i->scratch = GINT_TO_POINTER (++n);
+}
+
+static int
+position (const FbInstr *i)
+{
+  return GPOINTER_TO_INT (i->scratch);
+}
+
+void
+_fb_fusion_toposort (FbComputation *comp)
+{
+  number (comp);
+  gboolean in_order = TRUE;
+  for (FbInstr *i = comp->first; i && in_order; i = i->next)
+    for (int k = 0; k < i->n_operands; k++)
+      if (i->operands[k] && i->operands[k]->parent == comp && position (i->operands[k]) >= position (i))
+        in_order = FALSE;
+  if (in_order)
+    return;
+
+  g_autoptr (GHashTable) done = g_hash_table_new (NULL, NULL);
+  g_autoptr (GPtrArray) order = g_ptr_array_new ();
+  g_autoptr (GPtrArray) stack = g_ptr_array_new ();
+  g_autoptr (GArray) next_op = g_array_new (FALSE, FALSE, sizeof (int));
+  gboolean sorted = TRUE;
+
+  for (FbInstr *i = comp->first; i; i = i->next)
+    {
+      if (g_hash_table_contains (done, i))
+        continue;
+      /* Iterative depth-first walk over operands: emit after all operands. */
+      g_ptr_array_add (stack, i);
+      int zero = 0;
+      g_array_append_val (next_op, zero);
+      g_hash_table_add (done, i);
+      while (stack->len > 0)
+        {
+          FbInstr *x = g_ptr_array_index (stack, stack->len - 1);
+          int *k = &g_array_index (next_op, int, next_op->len - 1);
+          if (*k < x->n_operands)
+            {
+              FbInstr *o = x->operands[(*k)++];
+              if (o && o->parent == comp && !g_hash_table_contains (done, o))
+                {
+                  g_hash_table_add (done, o);
+                  g_ptr_array_add (stack, o);
+                  g_array_append_val (next_op, zero);
+                  sorted = FALSE;
+                }
+              continue;
+            }
+          g_ptr_array_add (order, x);
+          g_ptr_array_set_size (stack, stack->len - 1);
+          g_array_set_size (next_op, next_op->len - 1);
+        }
+    }
+  if (sorted)
+    return;
+  for (guint k = 0; k < order->len; k++)
+    fb_instr_move_before (g_ptr_array_index (order, k), NULL);
+}
+
+/* ------------------------------------------------------------- users */
+
+gboolean
+_fb_fusion_check_users (FbInstr *producer, FbInstr *consumer, FbPassContext *ctx,
+                        gboolean *duplicate, char **why)
+{
+  (void) consumer;
+  *duplicate = FALSE;
+  int k = producer->n_users;
+  if (k <= 1)
+    return TRUE;
+  int weight = _fb_fusion_recompute_weight (producer);
+  double each = (double) fb_shape_bytes (producer->shape);
+  g_autofree char *each_s = _fb_fusion_format_bytes (each);
+  if (weight == 0)
+    {
+      *why = g_strdup_printf ("the producer has %d users and would be computed %d times, %s each "
+                              "(%s is never computed twice)", k, k, each_s, fb_opcode_name (producer->opcode));
+      return FALSE;
+    }
+  double extra = each * (k - 1) * weight;
+  double limit = ctx ? ctx->max_recompute_bytes : 0;
+  if (extra > limit)
+    {
+      g_autofree char *extra_s = _fb_fusion_format_bytes (extra);
+      g_autofree char *limit_s = _fb_fusion_format_bytes (limit);
+      if (weight > 1)
+        *why = g_strdup_printf ("the producer has %d users and would be computed %d times, %s each "
+                                "(%s counts %d times: %s of extra work, over the %s limit)",
+                                k, k, each_s, fb_opcode_name (producer->opcode), weight, extra_s, limit_s);
+      else
+        *why = g_strdup_printf ("the producer has %d users and would be computed %d times, %s each "
+                                "(%s of extra work, over the %s limit)", k, k, each_s, extra_s, limit_s);
+      return FALSE;
+    }
+  *duplicate = TRUE;
+  return TRUE;
+}
+
+/* --------------------------------------------------------------- plans */
+
+enum { MEMBER = 1, DUPLICATE = 2 };
+
+struct _FbFusionPlan {
+  FbComputation *comp;
+  GPtrArray     *members;
+  GHashTable    *set;       /* instr -> MEMBER or DUPLICATE */
+};
+
+FbFusionPlan *
+_fb_fusion_plan_new (FbComputation *comp)
+{
+  FbFusionPlan *plan = g_new0 (FbFusionPlan, 1);
+  plan->comp = comp;
+  plan->members = g_ptr_array_new ();
+  plan->set = g_hash_table_new (NULL, NULL);
+  return plan;
+}
+
+void
+_fb_fusion_plan_free (FbFusionPlan *plan)
+{
+  if (plan == NULL)
+    return;
+  g_ptr_array_unref (plan->members);
+  g_hash_table_unref (plan->set);
+  g_free (plan);
+}
+
+static int
+member_kind (FbFusionPlan *plan, const FbInstr *i)
+{
+  return GPOINTER_TO_INT (g_hash_table_lookup (plan->set, i));
+}
+
+gboolean
+_fb_fusion_plan_has (FbFusionPlan *plan, const FbInstr *instr)
+{
+  return member_kind (plan, instr) != 0;
+}
+
+int
+_fb_fusion_plan_size (FbFusionPlan *plan)
+{
+  return plan->members->len;
+}
+
+void
+_fb_fusion_plan_add (FbFusionPlan *plan, FbInstr *instr, gboolean duplicate)
+{
+  if (g_hash_table_contains (plan->set, instr))
+    return;
+  g_hash_table_insert (plan->set, instr, GINT_TO_POINTER (duplicate ? DUPLICATE : MEMBER));
+  g_ptr_array_add (plan->members, instr);
+  if (_fb_fusion_is_multi_output (instr))
+    for (int u = 0; u < instr->n_users; u++)
+      _fb_fusion_plan_add (plan, instr->users[u], FALSE);
+}
+
+/* Is @m a get-tuple-element of a multi-output fusion in the plan? */
+static gboolean
+is_inner_gte (FbFusionPlan *plan, const FbInstr *m)
+{
+  return m->opcode == FB_OP_GET_TUPLE_ELEMENT && m->n_operands == 1
+         && _fb_fusion_plan_has (plan, m->operands[0]) && _fb_fusion_is_multi_output (m->operands[0]);
+}
+
+static GHashTable *
+outside_operands (FbFusionPlan *plan, GPtrArray *ordered)
+{
+  GHashTable *ops = g_hash_table_new (NULL, NULL);
+  for (guint k = 0; k < plan->members->len; k++)
+    {
+      FbInstr *m = g_ptr_array_index (plan->members, k);
+      if (is_inner_gte (plan, m))
+        continue;
+      for (int i = 0; i < m->n_operands; i++)
+        {
+          FbInstr *o = m->operands[i];
+          if (o && !_fb_fusion_plan_has (plan, o) && !g_hash_table_contains (ops, o))
+            {
+              g_hash_table_add (ops, o);
+              if (ordered)
+                g_ptr_array_add (ordered, o);
+            }
+        }
+    }
+  return ops;
+}
+
+int
+_fb_fusion_plan_n_operands (FbFusionPlan *plan)
+{
+  g_autoptr (GHashTable) ops = outside_operands (plan, NULL);
+  return g_hash_table_size (ops);
+}
+
+double
+_fb_fusion_plan_operand_bytes (FbFusionPlan *plan)
+{
+  g_autoptr (GHashTable) ops = outside_operands (plan, NULL);
+  GHashTableIter it;
+  gpointer key;
+  double bytes = 0;
+  g_hash_table_iter_init (&it, ops);
+  while (g_hash_table_iter_next (&it, &key, NULL))
+    bytes += (double) fb_shape_bytes (((FbInstr *) key)->shape);
+  return bytes;
+}
+
+int
+_fb_fusion_plan_n_instrs (FbFusionPlan *plan)
+{
+  int n = 0;
+  for (guint k = 0; k < plan->members->len; k++)
+    {
+      FbInstr *m = g_ptr_array_index (plan->members, k);
+      if (is_inner_gte (plan, m))
+        continue;
+      if (m->opcode == FB_OP_FUSION)
+        {
+          FbComputation *f = fb_instr_comp (m, FB_A_CALLS);
+          n += f ? f->n_instrs - f->n_params : 1;
+        }
+      else
+        n++;
+    }
+  return n;
+}
+
+gboolean
+_fb_fusion_plan_within_limits (FbFusionPlan *plan, FbPassContext *ctx, char **why)
+{
+  int ops = _fb_fusion_plan_n_operands (plan);
+  if (ops > ctx->max_fusion_operands)
+    {
+      *why = g_strdup_printf ("the kernel would read %d operands, over the limit of %d", ops, ctx->max_fusion_operands);
+      return FALSE;
+    }
+  int n = _fb_fusion_plan_n_instrs (plan);
+  if (n > ctx->max_fusion_instructions)
+    {
+      *why = g_strdup_printf ("the kernel would hold %d instructions, over the limit of %d", n,
+                              ctx->max_fusion_instructions);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+gboolean
+_fb_fusion_plan_is_convex (FbFusionPlan *plan, FbInstr **via)
+{
+  number (plan->comp);
+  g_autoptr (GHashTable) seen = g_hash_table_new (NULL, NULL);
+  g_autoptr (GPtrArray) stack = g_ptr_array_new ();
+  int last = 0;
+  for (guint k = 0; k < plan->members->len; k++)
+    last = MAX (last, position (g_ptr_array_index (plan->members, k)));
+
+  /* Walk forward from every outside user of a member that leaves the
+   * fusion; reaching a member again means the fusion would feed itself. */
+  for (guint k = 0; k < plan->members->len; k++)
+    {
+      FbInstr *m = g_ptr_array_index (plan->members, k);
+      if (member_kind (plan, m) != MEMBER)
+        continue;
+      for (int u = 0; u < m->n_users; u++)
+        {
+          FbInstr *y = m->users[u];
+          if (member_kind (plan, y) != MEMBER && !g_hash_table_contains (seen, y))
+            {
+              g_hash_table_add (seen, y);
+              g_ptr_array_add (stack, y);
+            }
+        }
+    }
+  while (stack->len > 0)
+    {
+      FbInstr *x = g_ptr_array_steal_index_fast (stack, stack->len - 1);
+      if (x->parent != plan->comp || position (x) > last)
+        continue;
+      for (int u = 0; u < x->n_users; u++)
+        {
+          FbInstr *y = x->users[u];
+          if (member_kind (plan, y) == MEMBER)
+            {
+              if (via)
+                *via = x;
+              return FALSE;
+            }
+          if (!g_hash_table_contains (seen, y))
+            {
+              g_hash_table_add (seen, y);
+              g_ptr_array_add (stack, y);
+            }
+        }
+    }
+  return TRUE;
+}
+
+/* ------------------------------------------------------------ building */
+
+typedef struct {
+  FbFusionPlan  *plan;
+  FbComputation *fcomp;
+  GHashTable    *map;        /* outer member -> inner clone */
+  GHashTable    *params;     /* outer operand -> inner parameter */
+  GHashTable    *names;      /* names used in the fused computation */
+  GHashTable    *outs;       /* multi-output member fusion -> FbInstr** of inner outputs */
+  GPtrArray     *outer_ops;  /* in parameter order */
+  GPtrArray     *param_list;
+  FbInstr       *body_first;
+} Builder;
+
+static const char *
+unique_name (Builder *b, const char *name)
+{
+  FbArena *arena = b->fcomp->module->arena;
+  if (!g_hash_table_contains (b->names, name))
+    {
+      char *s = fb_arena_strdup (arena, name);
+      g_hash_table_add (b->names, s);
+      return s;
+    }
+  for (int n = 1;; n++)
+    {
+      g_autofree char *t = g_strdup_printf ("%s.%d", name, n);
+      if (!g_hash_table_contains (b->names, t))
+        {
+          char *s = fb_arena_strdup (arena, t);
+          g_hash_table_add (b->names, s);
+          return s;
+        }
+    }
+}
+
+static FbInstr *
+value_of (Builder *b, FbInstr *outer)
+{
+  FbInstr *v = g_hash_table_lookup (b->map, outer);
+  if (v)
+    return v;
+  v = g_hash_table_lookup (b->params, outer);
+  if (v)
+    return v;
+  int k = b->param_list->len;
+  g_autofree char *name = g_strdup_printf ("param_%d", k);
+  FbInstr *p = fb_instr_new (b->fcomp, b->body_first, FB_OP_PARAMETER, outer->shape, 0, NULL,
+                             unique_name (b, name));
+  p->parameter_number = k;
+  g_ptr_array_add (b->param_list, p);
+  g_ptr_array_add (b->outer_ops, outer);
+  g_hash_table_insert (b->params, outer, p);
+  return p;
+}
+
+/* A copy of @src in @comp before @before, reading @ops. */
+static FbInstr *
+copy_instr (FbComputation *comp, FbInstr *before, FbInstr *src, FbInstr **ops, const char *name,
+            gboolean keep_id)
+{
+  FbArena *arena = comp->module->arena;
+  FbInstr *c = fb_instr_new (comp, before, src->opcode, src->shape, src->n_operands, ops, name);
+  if (src->n_attrs > 0)
+    {
+      c->attrs = fb_arena_memdup (arena, src->attrs, sizeof (FbAttr) * src->n_attrs);
+      c->n_attrs = c->attrs_cap = src->n_attrs;
+    }
+  c->parameter_number = src->parameter_number;
+  c->literal = src->literal;
+  c->literal_elided = src->literal_elided;
+  c->opcode_suffix = src->opcode_suffix;
+  c->loc = src->loc;
+  if (src->n_prov > 0)
+    {
+      c->prov = fb_arena_memdup (arena, src->prov, sizeof (int64_t) * src->n_prov);
+      c->n_prov = src->n_prov;
+    }
+  if (keep_id)
+    c->id = src->id;
+  return c;
+}
+
+static FbInstr *
+clone_instr (Builder *b, FbInstr *src, FbInstr **ops, gboolean keep_id)
+{
+  FbInstr *c = copy_instr (b->fcomp, NULL, src, ops, unique_name (b, src->name), keep_id);
+  if (b->body_first == NULL)
+    b->body_first = c;
+  return c;
+}
+
+static void
+inline_fusion (Builder *b, FbInstr *m, gboolean keep_ids)
+{
+  FbComputation *sub = fb_instr_comp (m, FB_A_CALLS);
+  g_autoptr (GHashTable) local = g_hash_table_new (NULL, NULL);
+  gboolean multi = _fb_fusion_is_multi_output (m);
+  for (int p = 0; p < sub->n_params; p++)
+    if (sub->params[p] && p < m->n_operands)
+      g_hash_table_insert (local, sub->params[p], value_of (b, m->operands[p]));
+  for (FbInstr *x = sub->first; x; x = x->next)
+    {
+      if (x->opcode == FB_OP_PARAMETER || (multi && x == sub->root))
+        continue;
+      g_autofree FbInstr **ops = g_new0 (FbInstr *, MAX (x->n_operands, 1));
+      for (int i = 0; i < x->n_operands; i++)
+        ops[i] = g_hash_table_lookup (local, x->operands[i]);
+      g_hash_table_insert (local, x, clone_instr (b, x, ops, keep_ids));
+    }
+  if (multi)
+    {
+      FbInstr **outs = fb_arena_new0 (b->fcomp->module->arena, FbInstr *, MAX (sub->root->n_operands, 1));
+      for (int i = 0; i < sub->root->n_operands; i++)
+        outs[i] = g_hash_table_lookup (local, sub->root->operands[i]);
+      g_hash_table_insert (b->outs, m, outs);
+    }
+  else
+    g_hash_table_insert (b->map, m, g_hash_table_lookup (local, sub->root));
+}
+
+static gint
+by_position (gconstpointer a, gconstpointer b)
+{
+  return position (*(FbInstr **) a) - position (*(FbInstr **) b);
+}
+
+static char *
+fused_comp_name (FbModule *module, const char *fusion_name)
+{
+  const char *suffix = g_str_has_prefix (fusion_name, "fusion") ? fusion_name + strlen ("fusion") : "";
+  g_autofree char *base = g_strconcat ("fused_computation", suffix, NULL);
+  if (fb_module_find_computation (module, base) == NULL)
+    return g_steal_pointer (&base);
+  for (int n = 1;; n++)
+    {
+      char *t = g_strdup_printf ("%s.%d", base, n);
+      if (fb_module_find_computation (module, t) == NULL)
+        return t;
+      g_free (t);
+    }
+}
+
+FbInstr *
+_fb_fusion_plan_build (FbFusionPlan *plan, FbFusionKind kind)
+{
+  g_return_val_if_fail (plan->members->len > 0, NULL);
+  FbComputation *comp = plan->comp;
+  FbModule *module = comp->module;
+  FbArena *arena = module->arena;
+  number (comp);
+  g_autoptr (GPtrArray) members = g_ptr_array_copy (plan->members, NULL, NULL);
+  g_ptr_array_sort (members, by_position);
+
+  Builder b = { 0 };
+  b.plan = plan;
+  b.fcomp = fb_module_add_computation (module, "fused_computation");
+  b.fcomp->is_fusion = TRUE;
+  b.map = g_hash_table_new (NULL, NULL);
+  b.params = g_hash_table_new (NULL, NULL);
+  b.names = g_hash_table_new (g_str_hash, g_str_equal);
+  b.outs = g_hash_table_new (NULL, NULL);
+  b.outer_ops = g_ptr_array_new ();
+  b.param_list = g_ptr_array_new ();
+
+  for (guint k = 0; k < members->len; k++)
+    {
+      FbInstr *m = g_ptr_array_index (members, k);
+      gboolean keep_id = member_kind (plan, m) == MEMBER;
+      if (is_inner_gte (plan, m))
+        {
+          FbInstr **outs = g_hash_table_lookup (b.outs, m->operands[0]);
+          int64_t index = fb_instr_int (m, FB_A_INDEX, 0);
+          if (outs)
+            g_hash_table_insert (b.map, m, outs[index]);
+          continue;
+        }
+      if (m->opcode == FB_OP_FUSION && fb_instr_comp (m, FB_A_CALLS) != NULL)
+        {
+          inline_fusion (&b, m, keep_id);
+          continue;
+        }
+      g_autofree FbInstr **ops = g_new0 (FbInstr *, MAX (m->n_operands, 1));
+      for (int i = 0; i < m->n_operands; i++)
+        ops[i] = value_of (&b, m->operands[i]);
+      g_hash_table_insert (b.map, m, clone_instr (&b, m, ops, keep_id));
+    }
+
+  /* Outputs: members read by something that stays outside. */
+  g_autoptr (GPtrArray) outputs = g_ptr_array_new ();
+  for (guint k = 0; k < members->len; k++)
+    {
+      FbInstr *m = g_ptr_array_index (members, k);
+      if (member_kind (plan, m) != MEMBER || _fb_fusion_is_multi_output (m))
+        continue;
+      gboolean out = comp->root == m;
+      for (int u = 0; u < m->n_users && !out; u++)
+        out = member_kind (plan, m->users[u]) != MEMBER;
+      if (out)
+        g_ptr_array_add (outputs, m);
+    }
+  if (outputs->len == 0)
+    g_ptr_array_add (outputs, g_ptr_array_index (members, members->len - 1));
+
+  FbShape *shape;
+  if (outputs->len == 1)
+    {
+      b.fcomp->root = g_hash_table_lookup (b.map, g_ptr_array_index (outputs, 0));
+      shape = b.fcomp->root->shape;
+    }
+  else
+    {
+      g_autofree FbInstr **ops = g_new0 (FbInstr *, outputs->len);
+      g_autofree FbShape **shapes = g_new0 (FbShape *, outputs->len);
+      for (guint k = 0; k < outputs->len; k++)
+        {
+          ops[k] = g_hash_table_lookup (b.map, g_ptr_array_index (outputs, k));
+          shapes[k] = ops[k]->shape;
+        }
+      shape = fb_shape_new_tuple (arena, outputs->len, shapes);
+      b.fcomp->root = fb_instr_new (b.fcomp, NULL, FB_OP_TUPLE, shape, outputs->len, ops, unique_name (&b, "tuple"));
+    }
+  b.fcomp->n_params = b.param_list->len;
+  b.fcomp->params = fb_arena_new0 (arena, FbInstr *, MAX (b.fcomp->n_params, 1));
+  for (guint k = 0; k < b.param_list->len; k++)
+    b.fcomp->params[k] = g_ptr_array_index (b.param_list, k);
+
+  /* The fusion instruction, where the last member stood. */
+  FbInstr *last = g_ptr_array_index (members, members->len - 1);
+  FbInstr *before = last->next;
+  FbInstr *fusion = fb_instr_new (comp, before, FB_OP_FUSION, shape, b.outer_ops->len,
+                                  (FbInstr *const *) b.outer_ops->pdata, NULL);
+  fb_instr_set_ident (fusion, FB_A_KIND, _fb_fusion_kind_name (kind));
+  fb_instr_set_comp (fusion, FB_A_CALLS, b.fcomp);
+  g_autofree char *fname = fused_comp_name (module, fusion->name);
+  b.fcomp->name = fb_arena_strdup (arena, fname);
+  fusion->n_prov = 0;
+  for (guint k = 0; k < members->len; k++)
+    {
+      FbInstr *m = g_ptr_array_index (members, k);
+      if (m->opcode == FB_OP_GET_TUPLE_ELEMENT && is_inner_gte (plan, m))
+        continue;
+      fb_instr_add_prov (fusion, m->n_prov, m->prov);
+    }
+
+  /* Users outside now read the fusion (or one element of it). The fusion
+   * stands where the last member stood: users before that need a reorder. */
+  int last_pos = position (last);
+  gboolean reorder = FALSE;
+  for (guint k = 0; k < outputs->len; k++)
+    {
+      FbInstr *m = g_ptr_array_index (outputs, k);
+      for (int u = 0; u < m->n_users; u++)
+        if (member_kind (plan, m->users[u]) != MEMBER && position (m->users[u]) < last_pos)
+          reorder = TRUE;
+      FbInstr *target = fusion;
+      if (outputs->len > 1)
+        {
+          target = fb_instr_new (comp, before, FB_OP_GET_TUPLE_ELEMENT, m->shape, 1, &fusion, NULL);
+          fb_instr_set_int (target, FB_A_INDEX, k);
+        }
+      g_autofree FbInstr **users = g_memdup2 (m->users, sizeof (FbInstr *) * MAX (m->n_users, 1));
+      int n_users = m->n_users;
+      for (int u = 0; u < n_users; u++)
+        {
+          FbInstr *y = users[u];
+          if (member_kind (plan, y) == MEMBER)
+            continue;
+          for (int i = 0; i < y->n_operands; i++)
+            if (y->operands[i] == m)
+              fb_instr_set_operand (y, i, target);
+        }
+      if (comp->root == m)
+        comp->root = target;
+    }
+
+  /* A consumer fusion that grew keeps its name and its computation's name. */
+  const char *heir_name = NULL, *heir_comp = NULL;
+  if (last->opcode == FB_OP_FUSION && member_kind (plan, last) == MEMBER && fb_instr_comp (last, FB_A_CALLS))
+    {
+      heir_name = last->name;
+      heir_comp = fb_instr_comp (last, FB_A_CALLS)->name;
+    }
+
+  /* Remove the members, users first; duplicated ones only if now unused. */
+  for (int pass = 0; pass < 2; pass++)
+    for (int k = (int) members->len - 1; k >= 0; k--)
+      {
+        FbInstr *m = g_ptr_array_index (members, k);
+        int kind_m = member_kind (plan, m);
+        if (m->parent != comp || m->n_users > 0 || (pass == 0) != (kind_m == MEMBER))
+          continue;
+        FbComputation *sub = m->opcode == FB_OP_FUSION ? fb_instr_comp (m, FB_A_CALLS) : NULL;
+        fb_instr_remove (m);
+        m->parent = NULL;
+        if (sub)
+          fb_module_remove_computation (module, sub);
+      }
+
+  if (heir_name && last->parent == NULL)
+    {
+      fusion->name = (char *) heir_name;
+      b.fcomp->name = (char *) heir_comp;
+    }
+
+  g_hash_table_unref (b.map);
+  g_hash_table_unref (b.params);
+  g_hash_table_unref (b.names);
+  g_hash_table_unref (b.outs);
+  g_ptr_array_unref (b.outer_ops);
+  g_ptr_array_unref (b.param_list);
+
+  if (reorder)
+    _fb_fusion_toposort (comp);
+  return fusion;
+}
+
+/* ------------------------------------------------ producer into consumer */
+
+/* Instructions a consumer may take in at all: the rest (parameters,
+ * get-tuple-element, large constants, tuples) are plain reads of memory. */
+static gboolean
+is_candidate (FbInstr *p, FbComputation *comp)
+{
+  if (p == NULL || p->parent != comp || !fb_shape_is_array (p->shape))
+    return FALSE;
+  switch (p->opcode)
+    {
+    case FB_OP_PARAMETER:
+    case FB_OP_GET_TUPLE_ELEMENT:
+    case FB_OP_TUPLE:
+      return FALSE;
+    case FB_OP_CONSTANT:
+      return fb_shape_elements (p->shape) == 1;
+    default:
+      return TRUE;
+    }
+}
+
+static gboolean
+same_dims (const FbShape *a, const FbShape *b)
+{
+  if (a == NULL || b == NULL || !fb_shape_is_array (a) || !fb_shape_is_array (b) || a->rank != b->rank)
+    return FALSE;
+  for (int i = 0; i < a->rank; i++)
+    if (a->dims[i] != b->dims[i])
+      return FALSE;
+  return TRUE;
+}
+
+const FbShape *
+_fb_fusion_iteration_shape (const FbInstr *kernel)
+{
+  const FbInstr *hero = kernel;
+  if (kernel->opcode == FB_OP_FUSION)
+    {
+      FbComputation *f = fb_instr_comp (kernel, FB_A_CALLS);
+      if (f == NULL || f->root == NULL)
+        return NULL;
+      hero = f->root;
+      for (FbInstr *x = f->first; x; x = x->next)
+        if (x->opcode == FB_OP_REDUCE)
+          {
+            hero = x;
+            break;
+          }
+      if (hero->opcode == FB_OP_TUPLE)
+        hero = hero->n_operands > 0 ? hero->operands[0] : NULL;
+      if (hero == NULL)
+        return NULL;
+    }
+  if (hero->opcode == FB_OP_REDUCE && hero->n_operands > 0)
+    return hero->operands[0]->shape;
+  return fb_shape_is_array (hero->shape) ? hero->shape : NULL;
+}
+
+typedef enum { TAKE_NO, TAKE_SIMPLE, TAKE_DUPLICATE, TAKE_OUTPUT } Take;
+
+/* Can @consumer take in its operand @p? Fills the plan on success. */
+static Take
+evaluate (FbPassContext *ctx, FbInstr *consumer, FbInstr *p, gboolean allow_output,
+          FbFusionPlan **plan_out, const char **rule, char **why)
+{
+  FbComputation *comp = consumer->parent;
+  if (p->opcode == FB_OP_FUSION)
+    {
+      FbFusionKind k = _fb_fusion_kind_of (p);
+      if (!_fb_fusion_owns_computation (p))
+        {
+          *rule = "not-fusible";
+          *why = g_strdup_printf ("%%%s shares its fused computation with another fusion", p->name);
+          return TAKE_NO;
+        }
+      if (k != FB_FUSION_LOOP || _fb_fusion_is_multi_output (p))
+        {
+          *rule = "not-fusible";
+          *why = g_strdup_printf ("%%%s is a %s fusion%s; its result is written to memory for its users",
+                                  p->name, _fb_fusion_kind_name (k),
+                                  _fb_fusion_is_multi_output (p) ? " with several outputs" : "");
+          return TAKE_NO;
+        }
+      if (p->n_users > 1)
+        {
+          *rule = "producer-has-many-users";
+          *why = g_strdup_printf ("the producer has %d users and is a whole kernel; it is not computed twice",
+                                  p->n_users);
+          return TAKE_NO;
+        }
+    }
+  else if (!_fb_fusion_is_loop_op (p))
+    {
+      *rule = "not-fusible";
+      *why = g_strdup_printf ("%s is not an elementwise or data-movement operation; it stays a kernel of its own",
+                              fb_opcode_name (p->opcode));
+      return TAKE_NO;
+    }
+
+  Take take = TAKE_SIMPLE;
+  gboolean dup = FALSE;
+  g_autofree char *users_why = NULL;
+  if (p->opcode != FB_OP_FUSION && !_fb_fusion_check_users (p, consumer, ctx, &dup, &users_why))
+    {
+      const FbShape *space = _fb_fusion_iteration_shape (consumer);
+      if (!allow_output || !same_dims (space, p->shape))
+        {
+          *rule = "producer-has-many-users";
+          *why = g_steal_pointer (&users_why);
+          return TAKE_NO;
+        }
+      take = TAKE_OUTPUT;
+    }
+  else if (dup)
+    take = TAKE_DUPLICATE;
+
+  g_autoptr (FbFusionPlan) plan = _fb_fusion_plan_new (comp);
+  _fb_fusion_plan_add (plan, p, take == TAKE_DUPLICATE);
+  _fb_fusion_plan_add (plan, consumer, FALSE);
+  char *limit_why = NULL;
+  if (!_fb_fusion_plan_within_limits (plan, ctx, &limit_why))
+    {
+      *rule = "kernel-too-large";
+      *why = limit_why;
+      return TAKE_NO;
+    }
+  /* When only the consumer's result leaves the plan, nothing can come back. */
+  gboolean only_consumer_leaves = (take == TAKE_DUPLICATE || p->n_users == 1)
+                                  && !_fb_fusion_is_multi_output (consumer);
+  FbInstr *via = NULL;
+  if (!only_consumer_leaves && !_fb_fusion_plan_is_convex (plan, &via))
+    {
+      *rule = "would-create-cycle";
+      if (take == TAKE_OUTPUT)
+        *why = g_strdup_printf ("%s; reading it from the fusion instead would create a cycle through %%%s",
+                                users_why, via->name);
+      else
+        *why = g_strdup_printf ("%%%s also reaches %%%s through %%%s, outside the fusion, which would create a cycle",
+                                p->name, consumer->name, via->name);
+      return TAKE_NO;
+    }
+  *plan_out = g_steal_pointer (&plan);
+  return take;
+}
+
+FbInstr *
+_fb_fusion_grow (FbPassContext *ctx, FbInstr *consumer, FbFusionKind kind, gboolean allow_output,
+                 gboolean *changed)
+{
+  FbInstr *f = consumer;
+  FbComputation *comp = consumer->parent;
+  /* Decisions name the kernel after the consumer it grew from. */
+  g_autofree char *hero = g_strdup (consumer->name);
+  g_autoptr (GHashTable) reasons = g_hash_table_new_full (NULL, NULL, NULL, g_free);
+  g_autoptr (GHashTable) rules = g_hash_table_new (NULL, NULL);
+  g_autoptr (GHashTable) settled = g_hash_table_new (NULL, NULL);
+  g_autoptr (GHashTable) users_seen = g_hash_table_new (NULL, NULL);
+
+  for (;;)
+    {
+      /* Producers used only here go first: taking them may leave a shared
+       * producer with no other user, so it need not be computed twice. */
+      FbInstr *p = NULL;
+      FbFusionPlan *plan = NULL;
+      Take take = TAKE_NO;
+      for (int i = 0; i < f->n_operands; i++)
+        {
+          FbInstr *q = f->operands[i];
+          if (!is_candidate (q, comp) || g_hash_table_contains (settled, q))
+            continue;
+          /* Refused for its users before, and they have not changed. */
+          gpointer seen_users;
+          if (g_hash_table_lookup_extended (users_seen, q, NULL, &seen_users)
+              && GPOINTER_TO_INT (seen_users) == q->n_users)
+            continue;
+          FbFusionPlan *q_plan = NULL;
+          const char *rule = NULL;
+          char *why = NULL;
+          Take q_take = evaluate (ctx, f, q, allow_output, &q_plan, &rule, &why);
+          if (q_take == TAKE_NO)
+            {
+              g_hash_table_insert (reasons, q, why);
+              g_hash_table_insert (rules, q, (gpointer) rule);
+              /* What a producer is does not change while the consumer grows. */
+              if (g_str_equal (rule, "not-fusible")
+                  || (g_str_equal (rule, "kernel-too-large") && g_str_has_prefix (why, "the kernel would hold")))
+                g_hash_table_add (settled, q);   /* kernels only grow */
+              else if (g_str_equal (rule, "producer-has-many-users"))
+                g_hash_table_insert (users_seen, q, GINT_TO_POINTER (q->n_users));
+              continue;
+            }
+          if (p == NULL || q_take == TAKE_SIMPLE)
+            {
+              _fb_fusion_plan_free (plan);
+              p = q;
+              plan = q_plan;
+              take = q_take;
+            }
+          else
+            _fb_fusion_plan_free (q_plan);
+          if (take == TAKE_SIMPLE)
+            break;
+        }
+      if (p == NULL)
+        break;
+
+      g_hash_table_remove (reasons, p);
+      int n_users = p->n_users;
+      g_autofree char *pname = g_strdup (p->name);
+      const char *fname = hero;
+      FbInstr *nf;
+      if (f->opcode == FB_OP_FUSION && p->opcode != FB_OP_FUSION && take != TAKE_OUTPUT)
+        nf = _fb_fusion_absorb (f, p, take == TAKE_DUPLICATE);
+      else
+        nf = _fb_fusion_plan_build (plan, kind);
+      _fb_fusion_plan_free (plan);
+      FbInstr *involved[1] = { nf };   /* its provenance covers both */
+      if (take == TAKE_DUPLICATE)
+        fb_pass_decide (ctx, FB_DECISION_FUSED, "duplicated-producer", 1, involved,
+                        "fused %%%s into %%%s (%s %%%s); %%%s stays for its other users and is computed %d times",
+                        pname, fname, _fb_fusion_kind_name (kind), nf->name, pname, n_users);
+      else if (take == TAKE_OUTPUT)
+        fb_pass_decide (ctx, FB_DECISION_FUSED, "extra-output", 1, involved,
+                        "fused %%%s into %%%s as an extra output (%s %%%s): its %d other users read it "
+                        "from the fusion instead of computing it again",
+                        pname, fname, _fb_fusion_kind_name (kind), nf->name, n_users - 1);
+      else
+        fb_pass_decide (ctx, FB_DECISION_FUSED, "producer-consumer", 1, involved,
+                        "fused %%%s into %%%s (%s %%%s)", pname, fname, _fb_fusion_kind_name (kind), nf->name);
+      *changed = TRUE;
+      f = nf;
+    }
+
+  /* What stayed outside, and why, as it stands at the end. */
+  g_autoptr (GHashTable) told = g_hash_table_new (NULL, NULL);
+  for (int i = 0; i < f->n_operands; i++)
+    {
+      FbInstr *p = f->operands[i];
+      const char *why = g_hash_table_lookup (reasons, p);
+      if (why == NULL || g_hash_table_contains (told, p))
+        continue;
+      g_hash_table_add (told, p);
+      FbInstr *pair[2] = { p, f };
+      fb_pass_decide (ctx, FB_DECISION_REFUSED, g_hash_table_lookup (rules, p), 2, pair,
+                      "did not fuse %%%s into %%%s: %s", p->name, hero, why);
+    }
+  return f;
+}
+
+/* ------------------------------------------------ in-place absorption */
+
+static gboolean
+name_taken (FbComputation *comp, const char *name)
+{
+  for (FbInstr *i = comp->first; i; i = i->next)
+    if (strcmp (i->name, name) == 0)
+      return TRUE;
+  return FALSE;
+}
+
+static char *
+free_name (FbComputation *comp, const char *name)
+{
+  if (!name_taken (comp, name))
+    return g_strdup (name);
+  for (int n = 1;; n++)
+    {
+      char *t = g_strdup_printf ("%s.%d", name, n);
+      if (!name_taken (comp, t))
+        return t;
+      g_free (t);
+    }
+}
+
+/* Moves (or, with @duplicate, copies) the plain instruction @p, an operand
+ * of @fusion, into the fused computation, without rebuilding it: the
+ * parameters that stood for @p now read the copy, and @p's own operands
+ * become parameters where they were not already. */
+FbInstr *
+_fb_fusion_absorb (FbInstr *fusion, FbInstr *p, gboolean duplicate)
+{
+  FbComputation *fc = fb_instr_comp (fusion, FB_A_CALLS);
+  FbArena *arena = fusion->parent->module->arena;
+  g_return_val_if_fail (fc != NULL && p->opcode != FB_OP_FUSION, fusion);
+
+  FbInstr *body_first = fc->first;
+  while (body_first && body_first->opcode == FB_OP_PARAMETER)
+    body_first = body_first->next;
+
+  g_autofree FbInstr **ops = g_new0 (FbInstr *, MAX (p->n_operands, 1));
+  for (int i = 0; i < p->n_operands; i++)
+    {
+      FbInstr *o = p->operands[i];
+      int j;
+      for (j = 0; j < fusion->n_operands; j++)
+        if (fusion->operands[j] == o)
+          break;
+      if (j == fusion->n_operands)
+        {
+          /* A new parameter and a new operand slot. */
+          g_autofree char *want = g_strdup_printf ("param_%d", fc->n_params);
+          g_autofree char *name = free_name (fc, want);
+          FbInstr *param = fb_instr_new (fc, body_first, FB_OP_PARAMETER, o->shape, 0, NULL, name);
+          param->parameter_number = fc->n_params;
+          FbInstr **np = fb_arena_new0 (arena, FbInstr *, fc->n_params + 1);
+          memcpy (np, fc->params, sizeof (FbInstr *) * fc->n_params);
+          np[fc->n_params++] = param;
+          fc->params = np;
+          FbInstr **no = fb_arena_new0 (arena, FbInstr *, fusion->n_operands + 1);
+          memcpy (no, fusion->operands, sizeof (FbInstr *) * fusion->n_operands);
+          fusion->operands = no;
+          fusion->n_operands++;
+          fb_instr_set_operand (fusion, j, o);
+        }
+      ops[i] = fc->params[j];
+    }
+  /* The same producer may already be inside, cloned for another user. */
+  FbInstr *copy = NULL;
+  for (FbInstr *x = fc->first; x && copy == NULL; x = x->next)
+    if (x->opcode == p->opcode && x->n_prov == p->n_prov && x->n_operands == p->n_operands
+        && memcmp (x->prov, p->prov, sizeof (int64_t) * p->n_prov) == 0
+        && (p->n_operands == 0 || memcmp (x->operands, ops, sizeof (FbInstr *) * p->n_operands) == 0))
+      copy = x;
+  if (copy != NULL && copy != body_first)
+    fb_instr_move_before (copy, body_first);   /* it reads only parameters */
+  if (copy == NULL)
+    {
+      g_autofree char *name = free_name (fc, p->name);
+      copy = copy_instr (fc, body_first, p, ops, name, !duplicate);
+    }
+
+  /* The parameters that stood for @p read the copy; drop them and their slots. */
+  int kept = 0;
+  for (int j = 0; j < fusion->n_operands; j++)
+    {
+      FbInstr *param = fc->params[j];
+      if (fusion->operands[j] == p)
+        {
+          fb_instr_replace_all_uses (param, copy);
+          fb_instr_remove (param);
+          continue;
+        }
+      fusion->operands[kept] = fusion->operands[j];
+      fc->params[kept] = param;
+      param->parameter_number = kept;
+      kept++;
+    }
+  fusion->n_operands = kept;
+  fc->n_params = kept;
+  /* @p is no longer an operand: unlink @fusion from its users. */
+  for (int u = 0; u < p->n_users; u++)
+    if (p->users[u] == fusion)
+      {
+        p->users[u] = p->users[--p->n_users];
+        break;
+      }
+  fb_instr_add_prov (fusion, p->n_prov, p->prov);
+  if (!duplicate && p->n_users == 0)
+    {
+      fb_instr_remove (p);
+      p->parent = NULL;
+    }
+  return fusion;
+}

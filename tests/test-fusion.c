@@ -1,0 +1,646 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * Tests of the fusion passes: for each pass, hand-written HLO goes in and
+ * the test checks what a user of the workbench would see: how many fusions
+ * and kernels there are, of which kind, which instructions ended up inside,
+ * and the decisions with their numbers. Every case also checks that the
+ * result verifies, prints and parses back to the same module, and computes
+ * the same values as the input in the reference interpreter.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "fb-hlo.h"
+#include "fb-interp.h"
+#include "fb-pass.h"
+#include "fb-verify.h"
+#include "fb-zoo.h"
+
+/* ----------------------------------------------------------- utilities */
+
+static FbModule *
+load (const char *name)
+{
+  g_autofree char *path = g_test_build_filename (G_TEST_DIST, "data", "fusion", name, NULL);
+  g_autoptr (GError) error = NULL;
+  FbModule *m = fb_hlo_parse_file (path, 0, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (m);
+  return m;
+}
+
+static FbPassContext *
+run_passes (FbModule *m, FbPassContext *ctx, const char *const *names)
+{
+  if (ctx == NULL)
+    ctx = fb_pass_context_new ();
+  for (int i = 0; names[i]; i++)
+    {
+      const FbPass *pass = fb_pass_lookup (names[i]);
+      g_assert_nonnull (pass);
+      ctx->pass_name = pass->name;
+      gboolean changed = FALSE;
+      g_autoptr (GError) error = NULL;
+      g_assert_true (pass->run (m, ctx, &changed, &error));
+      g_assert_no_error (error);
+      fb_verify (m, &error);
+      g_assert_no_error (error);
+    }
+  return ctx;
+}
+
+/* Deterministic, varied arguments for every entry parameter. */
+static FbLiteral **
+make_args (FbModule *m, FbArena *arena)
+{
+  FbComputation *e = m->entry;
+  FbLiteral **args = fb_arena_new0 (arena, FbLiteral *, MAX (e->n_params, 1));
+  for (int p = 0; p < e->n_params; p++)
+    {
+      args[p] = fb_literal_new (arena, e->params[p]->shape);
+      if (fb_zoo_is_zoo_module (m) && fb_zoo_fill_parameter (m, p, 1, args[p], NULL))
+        continue;
+      int64_t n = fb_shape_elements (args[p]->shape);
+      for (int64_t i = 0; i < n; i++)
+        fb_literal_set_f64 (args[p], i, sin ((double) (i * 7 + p * 13 + 1)) * 1.5);
+    }
+  return args;
+}
+
+static double
+tolerance (FbElemType t)
+{
+  switch (t)
+    {
+    case FB_F64: return 1e-12;
+    case FB_F32: return 1e-5;
+    case FB_F16: case FB_BF16: return 1e-2;
+    default: return fb_elem_type_is_float (t) ? 0.1 : 0;
+    }
+}
+
+static void
+assert_literals_close (const FbLiteral *a, const FbLiteral *b)
+{
+  g_assert_true (fb_shape_compatible (a->shape, b->shape));
+  if (a->shape->type == FB_TUPLE)
+    {
+      g_assert_cmpint (a->n_elems, ==, b->n_elems);
+      for (int i = 0; i < a->n_elems; i++)
+        assert_literals_close (a->elems[i], b->elems[i]);
+      return;
+    }
+  double tol = tolerance (a->shape->type);
+  int64_t n = fb_shape_elements (a->shape);
+  for (int64_t i = 0; i < n; i++)
+    {
+      double x = fb_literal_get_f64 (a, i), y = fb_literal_get_f64 (b, i);
+      if (isnan (x) && isnan (y))
+        continue;
+      g_assert_cmpfloat (fabs (x - y), <=, tol * MAX (1.0, fabs (x)));
+    }
+}
+
+/* The interpreter gives the same results before and after. */
+static void
+assert_same_results (FbModule *before, FbModule *after)
+{
+  FbArena *arena = fb_arena_new ();
+  g_autoptr (GError) error = NULL;
+  FbLiteral **args = make_args (before, arena);
+  FbLiteral *a = fb_interp_run (before, before->entry, arena, before->entry->n_params, args, NULL, &error);
+  g_assert_no_error (error);
+  FbLiteral *b = fb_interp_run (after, after->entry, arena, after->entry->n_params, args, NULL, &error);
+  g_assert_no_error (error);
+  assert_literals_close (a, b);
+  fb_arena_free (arena);
+}
+
+/* Verifies, prints, parses back and compares. */
+static void
+assert_round_trip (FbModule *m)
+{
+  g_autoptr (GError) error = NULL;
+  fb_verify (m, &error);
+  g_assert_no_error (error);
+  g_autofree char *text = fb_hlo_to_string (m, FB_PRINT_LONG);
+  FbModule *back = fb_hlo_parse (text, strlen (text), "after.hlo", 0, &error);
+  g_assert_no_error (error);
+  g_autoptr (GString) why = g_string_new (NULL);
+  if (!fb_module_equal (m, back, why))
+    g_error ("round trip differs: %s\n%s", why->str, text);
+  fb_module_free (back);
+}
+
+static int
+count_fusions (FbModule *m, const char *kind)
+{
+  int n = 0;
+  for (FbInstr *i = m->entry->first; i; i = i->next)
+    if (i->opcode == FB_OP_FUSION && (kind == NULL || g_strcmp0 (fb_instr_str (i, FB_A_KIND), kind) == 0))
+      n++;
+  return n;
+}
+
+static FbInstr *
+find (FbComputation *c, const char *name)
+{
+  for (FbInstr *i = c->first; i; i = i->next)
+    if (strcmp (i->name, name) == 0)
+      return i;
+  return NULL;
+}
+
+/* The fusion instruction of the entry whose fused computation holds @name. */
+static FbInstr *
+fusion_holding (FbModule *m, const char *name)
+{
+  for (FbInstr *i = m->entry->first; i; i = i->next)
+    if (i->opcode == FB_OP_FUSION && find (fb_instr_comp (i, FB_A_CALLS), name))
+      return i;
+  return NULL;
+}
+
+static gboolean
+has_prov (const FbInstr *i, int64_t id)
+{
+  for (int k = 0; k < i->n_prov; k++)
+    if (i->prov[k] == id)
+      return TRUE;
+  return FALSE;
+}
+
+static const FbDecision *
+decision (FbPassContext *ctx, FbDecisionKind kind, const char *needle)
+{
+  for (guint i = 0; i < ctx->decisions->len; i++)
+    {
+      const FbDecision *d = g_ptr_array_index (ctx->decisions, i);
+      if (d->kind == kind && strstr (d->message, needle))
+        return d;
+    }
+  return NULL;
+}
+
+static void
+assert_decision (FbPassContext *ctx, FbDecisionKind kind, const char *needle)
+{
+  if (decision (ctx, kind, needle) == NULL)
+    {
+      g_autoptr (GString) all = g_string_new (NULL);
+      for (guint i = 0; i < ctx->decisions->len; i++)
+        {
+          const FbDecision *d = g_ptr_array_index (ctx->decisions, i);
+          g_string_append_printf (all, "  %s [%s] %s\n", fb_decision_kind_name (d->kind), d->rule, d->message);
+        }
+      g_error ("no %s decision with '%s'; decisions:\n%s", fb_decision_kind_name (kind), needle, all->str);
+    }
+}
+
+/* --------------------------------------------------------------- loops */
+
+static void
+test_loops_chain (void)
+{
+  FbModule *m = load ("loops.hlo");
+  FbModule *before = fb_module_clone (m);
+  g_assert_cmpint (fb_module_kernel_count (m), ==, 7);
+  int64_t id_m = find (m->entry, "m")->id, id_t = find (m->entry, "t")->id;
+  static const char *const passes[] = { "fuse-loops", NULL };
+  FbPassContext *ctx = run_passes (m, NULL, passes);
+
+  g_assert_cmpint (count_fusions (m, "kLoop"), ==, 1);
+  g_assert_cmpint (fb_module_kernel_count (m), ==, 1);
+  FbInstr *f = m->entry->root;
+  g_assert_cmpint (f->opcode, ==, FB_OP_FUSION);
+  FbComputation *fc = fb_instr_comp (f, FB_A_CALLS);
+  g_assert_true (fc->is_fusion);
+  g_assert_true (g_str_has_prefix (fc->name, "fused_computation"));
+  /* Everything but the parameters went in, the constant as a scalar. */
+  static const char *const inside[] = { "c", "bc", "m", "a", "t", "r", "s", "cv", "n" };
+  for (gsize k = 0; k < G_N_ELEMENTS (inside); k++)
+    g_assert_nonnull (find (fc, inside[k]));
+  g_assert_cmpstr (fc->root->name, ==, "n");
+  g_assert_cmpint (f->n_operands, ==, 2);
+  g_assert_cmpint (fc->n_params, ==, 2);
+  g_assert_true (has_prov (f, id_m) && has_prov (f, id_t));
+  g_assert_true (has_prov (find (fc, "m"), id_m));
+  assert_decision (ctx, FB_DECISION_FUSED, "fused %t into");
+  assert_decision (ctx, FB_DECISION_FUSED, "fused %c into");
+
+  assert_round_trip (m);
+  assert_same_results (before, m);
+  fb_pass_context_free (ctx);
+  fb_module_free (before);
+  fb_module_free (m);
+}
+
+static void
+test_loops_many_users (void)
+{
+  FbModule *m = load ("many-users.hlo");
+  FbModule *before = fb_module_clone (m);
+  FbPassContext *ctx = fb_pass_context_new ();
+  ctx->max_recompute_bytes = 64 * 1024;
+  static const char *const passes[] = { "fuse-loops", NULL };
+  run_passes (m, ctx, passes);
+
+  /* exp has 3 users: computing it 3 times costs too much, so it stays. */
+  assert_decision (ctx, FB_DECISION_REFUSED, "did not fuse %e into");
+  assert_decision (ctx, FB_DECISION_REFUSED,
+                   "the producer has 3 users and would be computed 3 times, 16.0 KiB each "
+                   "(exponential counts 8 times: 256.0 KiB of extra work, over the 64.0 KiB limit)");
+  const FbDecision *d = decision (ctx, FB_DECISION_REFUSED, "did not fuse %e into");
+  g_assert_cmpstr (d->rule, ==, "producer-has-many-users");
+  g_assert_cmpint (d->n_ids, >=, 2);
+  g_assert_nonnull (find (m->entry, "e"));
+  /* negate is cheap: it is computed again in both of its users' kernels. */
+  assert_decision (ctx, FB_DECISION_FUSED, "fused %ng into");
+  g_assert_null (find (m->entry, "ng"));
+  g_assert_nonnull (fusion_holding (m, "ng"));
+  g_assert_cmpint (count_fusions (m, "kLoop"), ==, 2);
+  /* e, its three users (none fused with it) and the two users of ng. */
+  g_assert_cmpint (fb_module_kernel_count (m), ==, 6);
+
+  assert_round_trip (m);
+  assert_same_results (before, m);
+
+  /* Under the default 16 MiB limit the 256 KiB of extra work is fine: exp
+   * is cloned into each of its users' kernels. */
+  FbModule *m2 = load ("many-users.hlo");
+  FbPassContext *ctx2 = run_passes (m2, NULL, passes);
+  assert_decision (ctx2, FB_DECISION_FUSED, "computed 3 times");
+  g_assert_null (find (m2->entry, "e"));
+  g_assert_cmpint (fb_module_kernel_count (m2), ==, 5);
+  assert_round_trip (m2);
+  assert_same_results (before, m2);
+
+  fb_pass_context_free (ctx2);
+  fb_module_free (m2);
+  fb_pass_context_free (ctx);
+  fb_module_free (before);
+  fb_module_free (m);
+}
+
+static void
+test_loops_limits (void)
+{
+  FbModule *m = load ("loops.hlo");
+  FbModule *before = fb_module_clone (m);
+  FbPassContext *ctx = fb_pass_context_new ();
+  ctx->max_fusion_instructions = 4;
+  static const char *const passes[] = { "fuse-loops", NULL };
+  run_passes (m, ctx, passes);
+  assert_decision (ctx, FB_DECISION_REFUSED, "over the limit of 4");
+  g_assert_cmpint (fb_module_kernel_count (m), >, 1);
+  assert_round_trip (m);
+  assert_same_results (before, m);
+  fb_pass_context_free (ctx);
+  fb_module_free (before);
+  fb_module_free (m);
+}
+
+/* ---------------------------------------------------------- reductions */
+
+static void
+test_reductions_softmax (void)
+{
+  FbModule *m = load ("softmax.hlo");
+  FbModule *before = fb_module_clone (m);
+  g_assert_cmpint (fb_module_kernel_count (m), ==, 7);
+  static const char *const passes[] = { "fuse-reductions", "fuse-loops", NULL };
+  FbPassContext *ctx = run_passes (m, NULL, passes);
+
+  /* max row, sum row (with x - max and exp computed on the fly), divide. */
+  g_assert_cmpint (fb_module_kernel_count (m), ==, 3);
+  g_assert_cmpint (count_fusions (m, "kInput"), ==, 2);
+  g_assert_cmpint (count_fusions (m, "kLoop"), ==, 1);
+  FbInstr *sum = fusion_holding (m, "sm");
+  g_assert_nonnull (sum);
+  FbComputation *sc = fb_instr_comp (sum, FB_A_CALLS);
+  g_assert_nonnull (find (sc, "ex"));
+  g_assert_nonnull (find (sc, "sh"));
+  g_assert_nonnull (find (sc, "bmx"));
+  g_assert_cmpstr (fb_instr_str (fusion_holding (m, "mx"), FB_A_KIND), ==, "kInput");
+  g_assert_true (fusion_holding (m, "mx") != sum);
+  FbInstr *div = fusion_holding (m, "out");
+  g_assert_cmpstr (fb_instr_str (div, FB_A_KIND), ==, "kLoop");
+  g_assert_nonnull (find (fb_instr_comp (div, FB_A_CALLS), "bsm"));
+  assert_decision (ctx, FB_DECISION_FUSED, "fused %ex into %sm");
+  assert_decision (ctx, FB_DECISION_REFUSED, "is a kInput fusion");
+
+  assert_round_trip (m);
+  assert_same_results (before, m);
+  fb_pass_context_free (ctx);
+  fb_module_free (before);
+  fb_module_free (m);
+}
+
+static void
+test_reductions_layernorm (void)
+{
+  FbModule *m = load ("layernorm.hlo");
+  FbModule *before = fb_module_clone (m);
+  static const char *const passes[] = { "fuse-reductions", "fuse-loops", NULL };
+  FbPassContext *ctx = run_passes (m, NULL, passes);
+
+  /* mean, variance (of x - mean, on the fly), normalise. */
+  g_assert_cmpint (fb_module_kernel_count (m), ==, 3);
+  g_assert_cmpint (count_fusions (m, "kInput"), ==, 2);
+  g_assert_cmpint (count_fusions (m, "kLoop"), ==, 1);
+  FbComputation *var = fb_instr_comp (fusion_holding (m, "ss"), FB_A_CALLS);
+  g_assert_nonnull (find (var, "sq"));
+  g_assert_nonnull (find (var, "xc"));
+  FbComputation *norm = fb_instr_comp (fusion_holding (m, "y"), FB_A_CALLS);
+  g_assert_nonnull (find (norm, "rs"));
+  g_assert_nonnull (find (norm, "var"));
+  g_assert_nonnull (find (norm, "nrm"));
+  assert_decision (ctx, FB_DECISION_FUSED, "fused %sq into %ss");
+
+  assert_round_trip (m);
+  assert_same_results (before, m);
+  fb_pass_context_free (ctx);
+  fb_module_free (before);
+  fb_module_free (m);
+}
+
+static void
+test_reductions_extra_output (void)
+{
+  /* With no room to compute exp twice, it becomes a second output of the
+   * sum kernel and the division reads it from there. */
+  FbModule *m = load ("softmax.hlo");
+  FbModule *before = fb_module_clone (m);
+  FbPassContext *ctx = fb_pass_context_new ();
+  ctx->max_recompute_bytes = 0;
+  static const char *const passes[] = { "fuse-reductions", "fuse-loops", NULL };
+  run_passes (m, ctx, passes);
+  assert_decision (ctx, FB_DECISION_FUSED, "fused %ex into %sm as an extra output");
+  FbInstr *sum = fusion_holding (m, "sm");
+  g_assert_cmpint (sum->shape->type, ==, FB_TUPLE);
+  g_assert_cmpint (fb_module_kernel_count (m), ==, 3);
+  assert_round_trip (m);
+  assert_same_results (before, m);
+  fb_pass_context_free (ctx);
+  fb_module_free (before);
+  fb_module_free (m);
+}
+
+/* ----------------------------------------------------------- epilogues */
+
+static void
+test_epilogues_relu (void)
+{
+  FbModule *m = load ("epilogue.hlo");
+  FbModule *before = fb_module_clone (m);
+  int64_t id_d = find (m->entry, "d")->id, id_r = find (m->entry, "r")->id;
+  static const char *const passes[] = { "fuse-epilogues", NULL };
+  FbPassContext *ctx = run_passes (m, NULL, passes);
+
+  FbInstr *f = fusion_holding (m, "d");
+  g_assert_nonnull (f);
+  g_assert_cmpstr (fb_instr_str (f, FB_A_KIND), ==, "kOutput");
+  FbComputation *fc = fb_instr_comp (f, FB_A_CALLS);
+  /* relu (maximum with 0) is the root; the bias add feeds it; the dot feeds that. */
+  g_assert_cmpstr (fc->root->name, ==, "r");
+  g_assert_cmpint (fc->root->opcode, ==, FB_OP_MAXIMUM);
+  g_assert_cmpstr (fc->root->operands[0]->name, ==, "a");
+  g_assert_cmpint (fc->root->operands[0]->operands[0]->opcode, ==, FB_OP_DOT);
+  g_assert_nonnull (find (fc, "bb"));
+  g_assert_true (has_prov (f, id_d) && has_prov (f, id_r));
+  assert_decision (ctx, FB_DECISION_FUSED, "fused the epilogue %a and %r of %d");
+  /* The second dot is followed by a reduction: not an epilogue. */
+  assert_decision (ctx, FB_DECISION_REFUSED, "did not fuse %rd into the epilogue of %d2: reduce is not elementwise");
+  g_assert_cmpint (count_fusions (m, "kOutput"), ==, 1);
+  g_assert_cmpint (fb_module_kernel_count (m), ==, 3);
+
+  assert_round_trip (m);
+  assert_same_results (before, m);
+  fb_pass_context_free (ctx);
+  fb_module_free (before);
+  fb_module_free (m);
+}
+
+static void
+test_epilogues_gelu (void)
+{
+  FbModule *m = load ("gelu.hlo");
+  FbModule *before = fb_module_clone (m);
+  static const char *const passes[] = { "fuse-epilogues", NULL };
+  FbPassContext *ctx = run_passes (m, NULL, passes);
+  g_assert_cmpint (fb_module_kernel_count (m), ==, 1);
+  FbInstr *f = m->entry->root;
+  g_assert_cmpstr (fb_instr_str (f, FB_A_KIND), ==, "kOutput");
+  FbComputation *fc = fb_instr_comp (f, FB_A_CALLS);
+  g_assert_cmpstr (fc->root->name, ==, "g");
+  g_assert_nonnull (find (fc, "th"));
+  g_assert_nonnull (find (fc, "d"));
+  assert_round_trip (m);
+  assert_same_results (before, m);
+  fb_pass_context_free (ctx);
+  fb_module_free (before);
+  fb_module_free (m);
+}
+
+/* ------------------------------------------------------------ siblings */
+
+static void
+test_siblings (void)
+{
+  FbModule *m = load ("siblings.hlo");
+  FbModule *before = fb_module_clone (m);
+  static const char *const passes[] = { "fuse-reductions", "fuse-loops", "fuse-siblings", NULL };
+  FbPassContext *ctx = run_passes (m, NULL, passes);
+
+  /* The two reductions of x are one kernel with two outputs: x is read once. */
+  FbInstr *x = find (m->entry, "x");
+  g_assert_cmpint (x->n_users, ==, 1);
+  FbInstr *f = x->users[0];
+  g_assert_cmpint (f->opcode, ==, FB_OP_FUSION);
+  g_assert_cmpint (f->shape->type, ==, FB_TUPLE);
+  g_assert_cmpint (f->shape->n_elems, ==, 2);
+  FbComputation *fc = fb_instr_comp (f, FB_A_CALLS);
+  g_assert_nonnull (find (fc, "s1"));
+  g_assert_nonnull (find (fc, "s2"));
+  g_assert_nonnull (find (fc, "sq"));
+  g_assert_cmpint (fc->root->opcode, ==, FB_OP_TUPLE);
+  g_assert_cmpstr (fb_instr_str (f, FB_A_KIND), ==, "kInput");
+  for (int u = 0; u < f->n_users; u++)
+    g_assert_cmpint (f->users[u]->opcode, ==, FB_OP_GET_TUPLE_ELEMENT);
+  assert_decision (ctx, FB_DECISION_FUSED, "%x is read once instead of 2 times");
+  /* y's two readers depend on each other: the add needs the row sum. */
+  assert_decision (ctx, FB_DECISION_REFUSED, "which both read %y (1.0 KiB)");
+  g_assert_cmpint (find (m->entry, "y")->n_users, ==, 2);
+  g_assert_cmpint (fb_module_kernel_count (m), ==, 3);
+
+  assert_round_trip (m);
+  assert_same_results (before, m);
+  fb_pass_context_free (ctx);
+  fb_module_free (before);
+  fb_module_free (m);
+}
+
+/* ---------------------------------------------------------- horizontal */
+
+static void
+test_horizontal_updates (void)
+{
+  FbModule *m = load ("horizontal.hlo");
+  FbModule *before = fb_module_clone (m);
+  static const char *const passes[] = { "fuse-loops", "fuse-horizontal", NULL };
+  FbPassContext *ctx = run_passes (m, NULL, passes);
+
+  g_assert_cmpint (fb_module_kernel_count (m), ==, 1);
+  g_assert_cmpint (count_fusions (m, "kLoop"), ==, 1);
+  FbInstr *f = fusion_holding (m, "n0");
+  g_assert_nonnull (f);
+  g_assert_true (f == fusion_holding (m, "n1") && f == fusion_holding (m, "n2"));
+  g_assert_cmpint (f->shape->type, ==, FB_TUPLE);
+  g_assert_cmpint (f->shape->n_elems, ==, 3);
+  assert_decision (ctx, FB_DECISION_FUSED, "merged 3 independent kernels producing results");
+  assert_round_trip (m);
+  assert_same_results (before, m);
+
+  /* An operand limit splits the group, and says so. */
+  FbModule *m2 = load ("horizontal.hlo");
+  FbPassContext *ctx2 = fb_pass_context_new ();
+  ctx2->max_fusion_operands = 4;
+  run_passes (m2, ctx2, passes);
+  assert_decision (ctx2, FB_DECISION_REFUSED, "the kernel would read 6 operands, over the limit of 4");
+  g_assert_cmpint (fb_module_kernel_count (m2), ==, 2);
+  assert_round_trip (m2);
+  assert_same_results (before, m2);
+
+  fb_pass_context_free (ctx2);
+  fb_module_free (m2);
+  fb_pass_context_free (ctx);
+  fb_module_free (before);
+  fb_module_free (m);
+}
+
+static void
+test_horizontal_zoo_mlp (void)
+{
+  g_autoptr (FbZooOptions) o = fb_zoo_options_new ();
+  g_autoptr (GError) error = NULL;
+  static const char *const opts[] = { "layers", "6,8,3", "batch", "4", "optimizer", "sgd", NULL };
+  for (int i = 0; opts[i]; i += 2)
+    {
+      fb_zoo_options_set (o, opts[i], opts[i + 1], &error);
+      g_assert_no_error (error);
+    }
+  FbModule *m = fb_zoo_generate ("mlp", o, &error);
+  g_assert_no_error (error);
+  FbModule *before = fb_module_clone (m);
+  int kernels_before = fb_module_kernel_count (m);
+  static const char *const passes[] = { "fuse-epilogues", "fuse-reductions", "fuse-loops",
+                                        "fuse-siblings", "fuse-horizontal", NULL };
+  FbPassContext *ctx = run_passes (m, NULL, passes);
+
+  /* The four new weights (two kernels, two biases) leave one kernel. */
+  FbInstr *root = m->entry->root;
+  g_assert_cmpint (root->opcode, ==, FB_OP_TUPLE);
+  g_assert_cmpint (root->n_operands, ==, 5);
+  FbInstr *updates = NULL;
+  for (int i = 1; i < root->n_operands; i++)
+    {
+      FbInstr *o = root->operands[i];
+      g_assert_cmpint (o->opcode, ==, FB_OP_GET_TUPLE_ELEMENT);
+      if (updates == NULL)
+        updates = o->operands[0];
+      g_assert_true (o->operands[0] == updates);
+    }
+  g_assert_cmpint (updates->opcode, ==, FB_OP_FUSION);
+  g_assert_cmpstr (fb_instr_str (updates, FB_A_KIND), ==, "kLoop");
+  /* (the loss, which also only leaves the step, may join them) */
+  assert_decision (ctx, FB_DECISION_FUSED, "independent kernels producing results");
+  g_assert_cmpint (updates->shape->n_elems, >=, 4);
+  g_assert_nonnull (decision (ctx, FB_DECISION_FUSED, "kOutput"));
+  g_assert_cmpint (fb_module_kernel_count (m), <, kernels_before);
+
+  assert_round_trip (m);
+  assert_same_results (before, m);
+  fb_pass_context_free (ctx);
+  fb_module_free (before);
+  fb_module_free (m);
+}
+
+/* -------------------------------------------------------------- all */
+
+static void
+test_all_zoo_models (void)
+{
+  static const char *const cnn[] = { "image", "12", "channels", "2,4", "hidden", "16", "classes", "4",
+                                     "batch", "4", NULL };
+  static const char *const tr[] = { "layers", "1", "heads", "2", "dmodel", "16", "seq", "6", "vocab", "12",
+                                    "batch", "2", "optimizer", "adam", NULL };
+  static const char *const res[] = { "image", "4", "channels", "3", "classes", "3", "batch", "4",
+                                     "optimizer", "momentum", NULL };
+  static const struct { const char *model; const char *const *opts; } cases[] = {
+    { "cnn", cnn }, { "transformer", tr }, { "resnet-block", res },
+  };
+  static const char *const passes[] = { "fuse-epilogues", "fuse-reductions", "fuse-loops",
+                                        "fuse-siblings", "fuse-horizontal", NULL };
+  for (gsize c = 0; c < G_N_ELEMENTS (cases); c++)
+    {
+      g_autoptr (FbZooOptions) o = fb_zoo_options_new ();
+      g_autoptr (GError) error = NULL;
+      for (int i = 0; cases[c].opts[i]; i += 2)
+        {
+          fb_zoo_options_set (o, cases[c].opts[i], cases[c].opts[i + 1], &error);
+          g_assert_no_error (error);
+        }
+      FbModule *m = fb_zoo_generate (cases[c].model, o, &error);
+      g_assert_no_error (error);
+      FbModule *before = fb_module_clone (m);
+      int kernels_before = fb_module_kernel_count (m);
+      FbPassContext *ctx = run_passes (m, NULL, passes);
+      g_assert_cmpint (fb_module_kernel_count (m), <, kernels_before / 2);
+      g_assert_nonnull (decision (ctx, FB_DECISION_FUSED, "kInput"));
+      assert_round_trip (m);
+      assert_same_results (before, m);
+      fb_pass_context_free (ctx);
+      fb_module_free (before);
+      fb_module_free (m);
+    }
+}
+
+static void
+test_every_decision_names_instructions (void)
+{
+  FbModule *m = load ("layernorm.hlo");
+  static const char *const passes[] = { "fuse-epilogues", "fuse-reductions", "fuse-loops",
+                                        "fuse-siblings", "fuse-horizontal", NULL };
+  FbPassContext *ctx = run_passes (m, NULL, passes);
+  g_assert_cmpuint (ctx->decisions->len, >, 0);
+  for (guint i = 0; i < ctx->decisions->len; i++)
+    {
+      const FbDecision *d = g_ptr_array_index (ctx->decisions, i);
+      g_assert_nonnull (d->pass);
+      g_assert_nonnull (d->rule);
+      g_assert_cmpint (d->n_ids, >, 0);
+      g_assert_nonnull (strchr (d->message, '%'));
+    }
+  fb_pass_context_free (ctx);
+  fb_module_free (m);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/compiler/fusion/loops/chain", test_loops_chain);
+  g_test_add_func ("/compiler/fusion/loops/many-users", test_loops_many_users);
+  g_test_add_func ("/compiler/fusion/loops/limits", test_loops_limits);
+  g_test_add_func ("/compiler/fusion/reductions/softmax", test_reductions_softmax);
+  g_test_add_func ("/compiler/fusion/reductions/layer-norm", test_reductions_layernorm);
+  g_test_add_func ("/compiler/fusion/reductions/extra-output", test_reductions_extra_output);
+  g_test_add_func ("/compiler/fusion/epilogues/dot-bias-relu", test_epilogues_relu);
+  g_test_add_func ("/compiler/fusion/epilogues/gelu", test_epilogues_gelu);
+  g_test_add_func ("/compiler/fusion/siblings/read-once", test_siblings);
+  g_test_add_func ("/compiler/fusion/horizontal/updates", test_horizontal_updates);
+  g_test_add_func ("/compiler/fusion/horizontal/zoo-mlp-sgd", test_horizontal_zoo_mlp);
+  g_test_add_func ("/compiler/fusion/all/zoo-models", test_all_zoo_models);
+  g_test_add_func ("/compiler/fusion/decisions/name-instructions", test_every_decision_names_instructions);
+  return g_test_run ();
+}
