@@ -1,0 +1,444 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * GUI tests of the workbench, run under Xvfb: open the window on the
+ * sample, toggle a pass, step through every snapshot in every graph mode,
+ * select a node and read the inspector, bench five interpreter steps and
+ * read the throughput tab, open a malformed file and see the error while
+ * the model stays loaded, and render a screenshot with the real binary.
+ * Every widget test ends with g_assert_finalize_object, so a leaked
+ * reference (a signal handler, a task) fails the test.
+ */
+#include <gtk/gtk.h>
+#include <glib/gstdio.h>
+#include <string.h>
+
+#include "fb-window.h"
+
+static char *
+sample_path (void)
+{
+  return g_build_filename (FB_SOURCE_ROOT, "data", "models", "mlp.hlo", NULL);
+}
+
+static void
+iterate_pending (void)
+{
+  while (g_main_context_pending (NULL))
+    g_main_context_iteration (NULL, FALSE);
+}
+
+/* A window on the sample, shown and drawn once. The caller owns one reference. */
+static FbWindow *
+open_sample_window (void)
+{
+  g_autofree char *path = sample_path ();
+  g_autoptr (GError) error = NULL;
+  FbWindow *window = g_object_ref (fb_window_new (NULL));
+
+  g_assert_true (fb_window_open_file (window, path, &error));
+  g_assert_no_error (error);
+  gtk_window_present (GTK_WINDOW (window));
+  while (!gtk_widget_get_mapped (GTK_WIDGET (window)))
+    g_main_context_iteration (NULL, TRUE);
+  iterate_pending ();
+  return window;
+}
+
+static void
+close_window (FbWindow *window)
+{
+  FbDocument *doc = fb_window_get_document (window);
+  if (doc)
+    g_object_ref (doc);
+  gtk_window_destroy (GTK_WINDOW (window));
+  iterate_pending ();
+  g_assert_finalize_object (window);
+  if (doc)
+    g_assert_finalize_object (doc);
+}
+
+static void
+test_open_sample (void)
+{
+  FbWindow *window = open_sample_window ();
+  FbDocument *doc = fb_window_get_document (window);
+  int n_passes;
+
+  fb_passes_all (&n_passes);
+  g_assert_nonnull (doc);
+  g_assert_cmpint (fb_document_get_n_snapshots (doc), ==, n_passes + 1);
+  g_assert_nonnull (strstr (gtk_window_get_title (GTK_WINDOW (window)), "mlp.hlo"));
+
+  const FbGraphLayout *layout = fb_graph_view_get_layout (fb_window_get_graph_view (window));
+  g_assert_nonnull (layout);
+  g_assert_cmpint (fb_graph_layout_get_n_boxes (layout), >, 10);
+  /* The graph is fitted into the view. */
+  g_assert_cmpfloat (fb_graph_view_get_zoom (fb_window_get_graph_view (window)), >, 0);
+  /* The first row shows the input's counts. */
+  g_assert_nonnull (strstr (fb_pass_list_get_counts (fb_window_get_pass_list (window), 0), "132"));
+  close_window (window);
+}
+
+static void
+test_toggle_pass (void)
+{
+  FbWindow *window = open_sample_window ();
+  FbDocument *doc = fb_window_get_document (window);
+  FbPassList *list = fb_window_get_pass_list (window);
+  int index = fb_document_find_pass (doc, "cse");
+  g_assert_cmpint (index, >, 0);
+
+  FbSnapshot *s = fb_document_get_snapshot (doc, index);
+  g_assert_true (s->changed);
+  int with_cse = s->stats.instructions;
+
+  GtkCheckButton *check = fb_pass_list_get_check (list, index - 1);
+  g_assert_true (gtk_check_button_get_active (check));
+  gtk_check_button_set_active (check, FALSE);
+  iterate_pending ();
+
+  s = fb_document_get_snapshot (doc, index);
+  g_assert_false (s->enabled);
+  g_assert_false (s->changed);
+  g_assert_cmpint (s->stats.instructions, >, with_cse);
+  g_assert_cmpstr (fb_pass_list_get_counts (list, index), ==, fb_pass_list_get_counts (list, index - 1));
+  g_autofree char *spec = fb_document_dup_spec (doc);
+  g_assert_nonnull (strstr (spec, "-cse"));
+
+  /* The choice is remembered for the next model. */
+  g_autoptr (GSettings) settings = g_settings_new (FB_APP_ID);
+  g_auto (GStrv) off = g_settings_get_strv (settings, "disabled-passes");
+  g_assert_true (g_strv_contains ((const char *const *) off, "cse"));
+
+  gtk_check_button_set_active (check, TRUE);
+  iterate_pending ();
+  g_assert_cmpint (fb_document_get_snapshot (doc, index)->stats.instructions, ==, with_cse);
+  g_settings_reset (settings, "disabled-passes");
+  close_window (window);
+}
+
+static void
+test_step_snapshots (void)
+{
+  FbWindow *window = open_sample_window ();
+  FbDocument *doc = fb_window_get_document (window);
+  FbPassList *list = fb_window_get_pass_list (window);
+  FbGraphView *view = fb_window_get_graph_view (window);
+  int n = fb_document_get_n_snapshots (doc);
+
+  for (FbGraphMode mode = FB_GRAPH_MODE_AFTER; mode <= FB_GRAPH_MODE_DIFF; mode++)
+    {
+      fb_graph_view_set_mode (view, mode);
+      fb_document_set_current (doc, 0);
+      for (int i = 0; i < n; i++)
+        {
+          if (i > 0)
+            fb_pass_list_step (list, +1);
+          iterate_pending ();
+          g_assert_cmpint (fb_document_get_current (doc), ==, i);
+          const FbGraphLayout *layout = fb_graph_view_get_layout (view);
+          g_assert_nonnull (layout);
+          g_assert_true (fb_graph_layout_get_computation (layout) ==
+                         fb_document_get_snapshot (doc, i)->module->entry);
+          gtk_widget_queue_draw (GTK_WIDGET (view));
+        }
+      /* Past the end it stays on the last snapshot. */
+      fb_pass_list_step (list, +1);
+      g_assert_cmpint (fb_document_get_current (doc), ==, n - 1);
+    }
+  /* Collapse and expand a fusion after the fusion passes. */
+  fb_graph_view_set_mode (view, FB_GRAPH_MODE_AFTER);
+  const FbGraphLayout *layout = fb_graph_view_get_layout (view);
+  if (fb_graph_layout_get_n_clusters (layout) > 0)
+    {
+      const FbGraphCluster *c = fb_graph_layout_get_cluster (layout, 0);
+      gboolean was = c->expanded;
+      int64_t key = c->key;
+      g_assert_true (fb_graph_view_toggle_cluster (view, key));
+      layout = fb_graph_view_get_layout (view);
+      g_assert_cmpint (fb_graph_layout_get_cluster (layout, fb_graph_layout_find_cluster (layout, key))->expanded,
+                       ==, !was);
+    }
+  iterate_pending ();
+  close_window (window);
+}
+
+static void
+test_inspector_selection (void)
+{
+  FbWindow *window = open_sample_window ();
+  FbDocument *doc = fb_window_get_document (window);
+  FbInspector *inspector = fb_window_get_inspector (window);
+  FbModule *input = fb_document_get_snapshot (doc, 0)->module;
+
+  g_assert_cmpstr (fb_inspector_get_name (inspector), ==, "");
+  FbInstr *param = input->entry->params[0];
+  fb_document_set_selected (doc, param->id);
+  g_assert_cmpstr (fb_inspector_get_name (inspector), ==, "w.dense0.kernel");
+  g_assert_cmpstr (fb_inspector_get_shape (inspector), ==, "f32[784,1024]{1,0}");
+
+  /* Search selects by opcode, and the inspector follows. */
+  g_assert_true (fb_graph_view_search (fb_window_get_graph_view (window), "dot"));
+  FbInstr *dot = fb_document_find_instr (input, fb_document_get_selected (doc));
+  g_assert_nonnull (dot);
+  g_assert_cmpint (dot->opcode, ==, FB_OP_DOT);
+  g_assert_cmpstr (fb_inspector_get_name (inspector), ==, dot->name);
+  g_assert_false (fb_graph_view_search (fb_window_get_graph_view (window), "no-such-node-anywhere"));
+
+  /* The selection survives a step to the next pass. */
+  fb_pass_list_step (fb_window_get_pass_list (window), +1);
+  g_assert_cmpstr (fb_inspector_get_name (inspector), !=, "");
+  close_window (window);
+}
+
+static void
+on_finished (FbTasks *tasks, gboolean *done)
+{
+  *done = TRUE;
+}
+
+static void
+wait_for_task (FbWindow *window)
+{
+  gboolean done = FALSE;
+  gulong id = g_signal_connect (fb_window_get_tasks (window), "finished", G_CALLBACK (on_finished), &done);
+  while (!done)
+    g_main_context_iteration (NULL, TRUE);
+  g_signal_handler_disconnect (fb_window_get_tasks (window), id);
+}
+
+static void
+test_bench_throughput (void)
+{
+  FbWindow *window = open_sample_window ();
+  FbBottomPane *pane = fb_window_get_bottom_pane (window);
+  g_autoptr (GError) error = NULL;
+
+  g_assert_cmpstr (fb_bottom_pane_get_throughput_text (pane), ==, "");
+  g_assert_true (fb_window_start_task (window, FB_TASK_BENCH, "interp", 5, &error));
+  g_assert_no_error (error);
+  g_assert_true (fb_tasks_is_busy (fb_window_get_tasks (window)));
+  /* A second task is refused while the first runs. */
+  g_assert_false (fb_window_start_task (window, FB_TASK_RUN, "interp", 5, NULL));
+  wait_for_task (window);
+
+  g_assert_null (fb_tasks_get_error (fb_window_get_tasks (window)));
+  const FbTaskResult *r = fb_tasks_get_result (fb_window_get_tasks (window));
+  g_assert_nonnull (r);
+  g_assert_cmpint (r->steps, ==, 5);
+  g_assert_cmpfloat (r->a_steps_per_s, >, 0);
+  g_assert_cmpfloat (r->b_steps_per_s, >, 0);
+  const char *text = fb_bottom_pane_get_throughput_text (pane);
+  g_assert_nonnull (strstr (text, "steps/s"));
+  g_assert_nonnull (strpbrk (text, "123456789"));
+  g_assert_cmpstr (fb_bottom_pane_get_visible_tab (pane), ==, "throughput");
+  iterate_pending ();
+  close_window (window);
+}
+
+static void
+test_run_falls_back (void)
+{
+  FbWindow *window = open_sample_window ();
+  FbBottomPane *pane = fb_window_get_bottom_pane (window);
+  int before = fb_bottom_pane_get_n_messages (pane);
+
+  /* No GPU here (or not built): the run goes to the interpreter and says so. */
+  if (g_strcmp0 (fb_tasks_resolve_backend ("gpu", NULL), "gpu") == 0)
+    {
+      close_window (window);
+      g_test_skip ("a GPU backend is available, nothing to fall back from");
+      return;
+    }
+  g_assert_true (fb_window_start_task (window, FB_TASK_PROFILE, "gpu", 3, NULL));
+  wait_for_task (window);
+  const FbTaskResult *r = fb_tasks_get_result (fb_window_get_tasks (window));
+  g_assert_nonnull (r);
+  g_assert_cmpstr (r->backend, ==, "interp");
+  g_assert_cmpint (fb_trace_get_n_spans (r->trace), ==, 3);
+  g_assert_cmpint (fb_bottom_pane_get_n_messages (pane), ==, before + 2);
+  g_assert_nonnull (strstr (fb_bottom_pane_get_message (pane, before), "gpu"));
+  g_assert_nonnull (strstr (fb_bottom_pane_get_message (pane, before + 1), "3 steps"));
+  g_assert_cmpstr (fb_bottom_pane_get_visible_tab (pane), ==, "timeline");
+  iterate_pending ();
+  close_window (window);
+}
+
+static void
+test_cancel (void)
+{
+  FbWindow *window = open_sample_window ();
+  FbBottomPane *pane = fb_window_get_bottom_pane (window);
+  FbTasks *tasks = fb_window_get_tasks (window);
+
+  g_assert_true (fb_window_start_task (window, FB_TASK_RUN, "interp", 2, NULL));
+  fb_tasks_cancel (tasks);
+  wait_for_task (window);
+  g_assert_false (fb_tasks_is_busy (tasks));
+  g_assert_null (fb_tasks_get_result (tasks));
+  g_assert_error ((GError *) fb_tasks_get_error (tasks), G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  const char *last = fb_bottom_pane_get_message (pane, fb_bottom_pane_get_n_messages (pane) - 1);
+  g_assert_nonnull (strstr (last, "cancelled"));
+  /* The window accepts a new task right away. */
+  g_assert_true (fb_window_start_task (window, FB_TASK_RUN, "interp", 1, NULL));
+  wait_for_task (window);
+  g_assert_nonnull (fb_tasks_get_result (tasks));
+  close_window (window);
+}
+
+static void
+test_shortcuts_window (void)
+{
+  FbWindow *window = open_sample_window ();
+  GtkWidget *shortcuts = NULL;
+
+  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (window), "win.show-shortcuts", NULL));
+  GListModel *toplevels = gtk_window_get_toplevels ();
+  for (guint i = 0; i < g_list_model_get_n_items (toplevels); i++)
+    {
+      g_autoptr (GObject) item = g_list_model_get_item (toplevels, i);
+      if (GTK_IS_SHORTCUTS_WINDOW (item))
+        shortcuts = GTK_WIDGET (item);
+    }
+  g_assert_nonnull (shortcuts);
+  g_assert_true (gtk_window_get_transient_for (GTK_WINDOW (shortcuts)) == GTK_WINDOW (window));
+  gtk_window_destroy (GTK_WINDOW (shortcuts));
+  close_window (window);
+}
+
+static void
+test_malformed_keeps_model (void)
+{
+  FbWindow *window = open_sample_window ();
+  FbDocument *doc = fb_window_get_document (window);
+  FbBottomPane *pane = fb_window_get_bottom_pane (window);
+  g_autofree char *bad = g_test_build_filename (G_TEST_DIST, "data", "gui", "malformed.hlo", NULL);
+  g_autoptr (GError) error = NULL;
+
+  g_assert_false (fb_window_open_file (window, bad, &error));
+  g_assert_error (error, FB_ERROR, FB_ERROR_PARSE);
+  g_assert_true (fb_window_get_document (window) == doc);
+  g_assert_nonnull (strstr (gtk_window_get_title (GTK_WINDOW (window)), "mlp.hlo"));
+  const char *last = fb_bottom_pane_get_message (pane, fb_bottom_pane_get_n_messages (pane) - 1);
+  g_assert_nonnull (strstr (last, "malformed.hlo:5:"));
+  g_assert_cmpstr (fb_bottom_pane_get_visible_tab (pane), ==, "messages");
+
+  /* A file that does not exist is an error too, not a crash. */
+  g_clear_error (&error);
+  g_assert_false (fb_window_open_file (window, "/nonexistent/model.hlo", &error));
+  g_assert_nonnull (error);
+  g_assert_true (fb_window_get_document (window) == doc);
+  close_window (window);
+}
+
+static void
+test_decision_filter (void)
+{
+  FbWindow *window = open_sample_window ();
+  FbBottomPane *pane = fb_window_get_bottom_pane (window);
+  int all = fb_bottom_pane_get_n_decisions (pane);
+
+  g_assert_cmpint (all, >, 0);
+  fb_bottom_pane_set_decision_filter (pane, "FUSE-LOOPS");
+  int some = fb_bottom_pane_get_n_decisions (pane);
+  g_assert_cmpint (some, >, 0);
+  g_assert_cmpint (some, <, all);
+  fb_bottom_pane_set_decision_filter (pane, "no decision says this");
+  g_assert_cmpint (fb_bottom_pane_get_n_decisions (pane), ==, 0);
+  fb_bottom_pane_set_decision_filter (pane, NULL);
+  g_assert_cmpint (fb_bottom_pane_get_n_decisions (pane), ==, all);
+  close_window (window);
+}
+
+/* ------------------------------------------------------------ screenshot */
+
+static int
+run_gui (const char *const *args, char **err)
+{
+  const char *exe = g_getenv ("FUSEBOX_GUI");
+  g_autoptr (GPtrArray) argv = g_ptr_array_new ();
+  int status = -1;
+
+  g_ptr_array_add (argv, (gpointer) exe);
+  for (int i = 0; args[i]; i++)
+    g_ptr_array_add (argv, (gpointer) args[i]);
+  g_ptr_array_add (argv, NULL);
+  g_autoptr (GError) error = NULL;
+  g_assert_true (g_spawn_sync (NULL, (char **) argv->pdata, NULL, G_SPAWN_DEFAULT, NULL, NULL, NULL, err,
+                               &status, &error));
+  g_assert_no_error (error);
+  return WIFEXITED (status) ? WEXITSTATUS (status) : -1;
+}
+
+static void
+test_screenshot (void)
+{
+  if (g_getenv ("FUSEBOX_GUI") == NULL)
+    {
+      g_test_skip ("FUSEBOX_GUI (the fusebox binary) is not set");
+      return;
+    }
+  g_autofree char *dir = g_dir_make_tmp ("fusebox-shot-XXXXXX", NULL);
+  g_autofree char *png = g_build_filename (dir, "window.png", NULL);
+  g_autofree char *sample = sample_path ();
+  g_autofree char *err = NULL;
+
+  const char *args[] = { "--screenshot", png, sample, "--pass", "fuse-loops", "--panel", "memory", NULL };
+  int status = run_gui (args, &err);
+  g_assert_cmpint (status, ==, 0);
+
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GdkTexture) texture = gdk_texture_new_from_filename (png, &error);
+  g_assert_no_error (error);
+  int w = gdk_texture_get_width (texture), h = gdk_texture_get_height (texture);
+  g_assert_cmpint (w, >=, 400);
+  g_assert_cmpint (h, >=, 300);
+  g_autofree guint32 *pixels = g_new (guint32, (gsize) w * h);
+  gdk_texture_download (texture, (guchar *) pixels, (gsize) w * 4);
+
+  /* Not blank: many colours, and most pixels are not the commonest one. */
+  g_autoptr (GHashTable) counts = g_hash_table_new (NULL, NULL);
+  guint best = 0;
+  for (gsize i = 0; i < (gsize) w * h; i++)
+    {
+      gpointer key = GUINT_TO_POINTER (pixels[i]);
+      guint c = GPOINTER_TO_UINT (g_hash_table_lookup (counts, key)) + 1;
+      g_hash_table_insert (counts, key, GUINT_TO_POINTER (c));
+      best = MAX (best, c);
+    }
+  g_assert_cmpuint (g_hash_table_size (counts), >=, 64);
+  g_assert_cmpuint ((gsize) w * h - best, >, (gsize) w * h / 20);
+  g_unlink (png);
+  g_rmdir (dir);
+
+  /* Bad usage is exit 2, a model that does not parse exit 1. */
+  const char *bad_panel[] = { "--screenshot", png, "--panel", "nowhere", NULL };
+  g_clear_pointer (&err, g_free);
+  g_assert_cmpint (run_gui (bad_panel, &err), ==, 2);
+  g_assert_nonnull (strstr (err, "nowhere"));
+  g_autofree char *malformed = g_test_build_filename (G_TEST_DIST, "data", "gui", "malformed.hlo", NULL);
+  const char *bad_model[] = { "--screenshot", png, malformed, NULL };
+  g_clear_pointer (&err, g_free);
+  g_assert_cmpint (run_gui (bad_model, &err), ==, 1);
+  g_assert_nonnull (strstr (err, "malformed.hlo:5:"));
+  g_assert_false (g_file_test (png, G_FILE_TEST_EXISTS));
+}
+
+int
+main (int argc, char **argv)
+{
+  gtk_test_init (&argc, &argv, NULL);
+
+  g_test_add_func ("/gui/window/open-sample", test_open_sample);
+  g_test_add_func ("/gui/passes/toggle", test_toggle_pass);
+  g_test_add_func ("/gui/passes/step-every-snapshot", test_step_snapshots);
+  g_test_add_func ("/gui/inspector/selection", test_inspector_selection);
+  g_test_add_func ("/gui/tasks/bench-throughput", test_bench_throughput);
+  g_test_add_func ("/gui/tasks/backend-fallback", test_run_falls_back);
+  g_test_add_func ("/gui/tasks/cancel", test_cancel);
+  g_test_add_func ("/gui/window/shortcuts", test_shortcuts_window);
+  g_test_add_func ("/gui/window/malformed-keeps-model", test_malformed_keeps_model);
+  g_test_add_func ("/gui/bottom/decision-filter", test_decision_filter);
+  g_test_add_func ("/gui/app/screenshot", test_screenshot);
+  return g_test_run ();
+}

@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * FbDocument: the one GObject that wraps a loaded module for the workbench.
+ * It owns the module as loaded, the pass pipeline (which passes are on) and
+ * the snapshots the pipeline produced, and it holds the two pieces of state
+ * every panel shares: the snapshot being looked at and the selected
+ * instruction. Panels listen to "changed" (new snapshots) and to
+ * notify::current and notify::selected.
+ */
+#pragma once
+
+#include <glib-object.h>
+
+#include "fb-ir.h"
+#include "fb-pass.h"
+
+G_BEGIN_DECLS
+
+#define FB_TYPE_DOCUMENT (fb_document_get_type ())
+G_DECLARE_FINAL_TYPE (FbDocument, fb_document, FB, DOCUMENT, GObject)
+
+/* Parses @path (HLO text or Fusebox JSON) and runs the pipeline given by
+ * @spec (NULL: every pass). FB_ERROR_* with file:line:column on bad input. */
+FbDocument    *fb_document_new_from_file (const char *path, const char *spec, GError **error);
+
+const char    *fb_document_get_path     (FbDocument *doc);
+char          *fb_document_dup_basename (FbDocument *doc);
+FbModule      *fb_document_get_input    (FbDocument *doc);
+FbPipeline    *fb_document_get_pipeline (FbDocument *doc);
+char          *fb_document_dup_spec     (FbDocument *doc);
+
+/* Snapshot 0 is the input; snapshot i + 1 is the module after pipeline entry i. */
+int            fb_document_get_n_snapshots (FbDocument *doc);
+FbSnapshot    *fb_document_get_snapshot    (FbDocument *doc, int index);
+int            fb_document_get_current     (FbDocument *doc);
+FbSnapshot    *fb_document_get_current_snapshot (FbDocument *doc);
+void           fb_document_set_current     (FbDocument *doc, int index);
+/* Index of the snapshot after pass @name, or -1. */
+int            fb_document_find_pass       (FbDocument *doc, const char *name);
+
+/* Turns pipeline entry @entry on or off and reruns the pipeline. */
+gboolean       fb_document_set_pass_enabled (FbDocument *doc, int entry, gboolean enabled, GError **error);
+/* Enables entries 0..@entry, disables the rest, reruns, and shows @entry's snapshot. */
+gboolean       fb_document_run_to           (FbDocument *doc, int entry, GError **error);
+
+/* Instruction id of the selection (-1: none). */
+int64_t        fb_document_get_selected (FbDocument *doc);
+void           fb_document_set_selected (FbDocument *doc, int64_t id);
+/* The instruction of @module that is @id or stands for it (provenance); NULL if none. */
+FbInstr       *fb_document_find_instr   (FbModule *module, int64_t id);
+
+G_END_DECLS

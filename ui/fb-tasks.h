@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * FbTasks: the long work of the workbench (Run, Bench, Profile) on a worker
+ * thread. One task at a time; the window shows its progress and can cancel
+ * it, and when it finishes the result lands in the panels. The modules are
+ * cloned before the thread starts, so the user may keep stepping through
+ * passes or toggling them meanwhile.
+ */
+#pragma once
+
+#include <gio/gio.h>
+
+#include "fb-ir.h"
+#include "fb-trace.h"
+
+G_BEGIN_DECLS
+
+typedef enum {
+  FB_TASK_RUN,       /* N steps of the current snapshot */
+  FB_TASK_BENCH,     /* N steps of pass set A (input) and of pass set B (the pipeline's output) */
+  FB_TASK_PROFILE    /* N steps of the current snapshot, recorded into a trace */
+} FbTaskKind;
+
+typedef struct {
+  FbTaskKind kind;
+  char      *backend;        /* the backend that ran */
+  int        steps;
+  double     a_steps_per_s;  /* BENCH: pass set A; else 0 */
+  double     b_steps_per_s;  /* BENCH: pass set B; RUN and PROFILE: the run */
+  double     last_loss;      /* NaN without a loss */
+  FbTrace   *trace;          /* one span per step (and a loss counter) */
+} FbTaskResult;
+
+#define FB_TYPE_TASKS (fb_tasks_get_type ())
+G_DECLARE_FINAL_TYPE (FbTasks, fb_tasks, FB, TASKS, GObject)
+
+FbTasks    *fb_tasks_new (void);
+/* The backend to use for @wanted: @wanted itself when it is built and
+ * available, else "interp" with *@note saying why (g_free). */
+const char *fb_tasks_resolve_backend (const char *wanted, char **note);
+
+/* Starts a task. @a is the module of pass set A (BENCH only, may be NULL
+ * otherwise), @b the module to run; both are cloned. FALSE (FB_ERROR_USAGE)
+ * when a task is already running or @steps < 1. */
+gboolean    fb_tasks_start (FbTasks *self, FbTaskKind kind, FbModule *a, FbModule *b,
+                            const char *backend, int steps, GError **error);
+void        fb_tasks_cancel  (FbTasks *self);
+gboolean    fb_tasks_is_busy (FbTasks *self);
+/* Fraction done (0..1) while busy. */
+double      fb_tasks_get_fraction (FbTasks *self);
+/* The last finished task: its result (NULL when it failed or was
+ * cancelled) and its error (NULL when it succeeded). Borrowed. */
+const FbTaskResult *fb_tasks_get_result (FbTasks *self);
+const GError       *fb_tasks_get_error  (FbTasks *self);
+const char *fb_task_kind_label (FbTaskKind kind);
+
+G_END_DECLS
