@@ -279,7 +279,7 @@ test_bad_usage (void)
   expect_exit (2, "more", hlo, hlo, NULL);
   expect_exit (2, "--steps", hlo, "--steps", "0", NULL);
   expect_exit (2, "steps", hlo, "--steps", "many", NULL);
-  expect_exit (2, "passes are not available yet", hlo, "--passes", "fuse", NULL);
+  expect_exit (2, "unknown pass 'fuse'", hlo, "--passes", "fuse", NULL);
   expect_exit (2, "expected OUT=PARAM", hlo, "--feed", "1to0", NULL);
   expect_exit (2, "--frobnicate", hlo, "--frobnicate", NULL);
 }

@@ -243,7 +243,8 @@ dfs_order (const Sched *s, FbComputation *comp, int *order)
       {
         int *ops = &all[fill[i]];
         int m = pred_start[i + 1] - pred_start[i];
-        memcpy (ops, (int *) preds->data + pred_start[i], sizeof (int) * m);
+        if (m > 0)
+          memcpy (ops, (int *) preds->data + pred_start[i], sizeof (int) * m);
         /* Largest subtree first; insertion sort keeps equal ones in order. */
         for (int a = 1; a < m; a++)
           {
