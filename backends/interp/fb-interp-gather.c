@@ -16,58 +16,6 @@
 #include <math.h>
 #include <string.h>
 
-#define MAX_RANK 16
-
-static void
-row_major_strides (const FbShape *shape, int64_t *strides)
-{
-  int64_t s = 1;
-  for (int d = shape->rank - 1; d >= 0; d--)
-    {
-      strides[d] = s;
-      s *= shape->dims[d];
-    }
-}
-
-static gboolean
-next_index (int64_t *idx, const FbShape *shape)
-{
-  for (int d = shape->rank - 1; d >= 0; d--)
-    {
-      if (++idx[d] < shape->dims[d])
-        return TRUE;
-      idx[d] = 0;
-    }
-  return FALSE;
-}
-
-static gboolean
-check_array (const FbInstr *instr, const FbLiteral *lit, const char *what, GError **error)
-{
-  if (lit == NULL || lit->shape == NULL || !fb_shape_is_array (lit->shape) || lit->data == NULL)
-    {
-      _fb_interp_error (error, instr, "%s is not an array value", what);
-      return FALSE;
-    }
-  if (lit->shape->rank > MAX_RANK)
-    {
-      _fb_interp_error (error, instr, "%s has rank %d; at most %d is supported", what,
-                        lit->shape->rank, MAX_RANK);
-      return FALSE;
-    }
-  return TRUE;
-}
-
-static gboolean
-same_dims (const FbShape *a, const FbShape *b)
-{
-  if (a->rank != b->rank)
-    return FALSE;
-  for (int d = 0; d < a->rank; d++)
-    if (a->dims[d] != b->dims[d])
-      return FALSE;
-  return TRUE;
-}
 
 static const FbDims empty_dims = { 0, NULL };
 
@@ -106,11 +54,11 @@ typedef struct {
   int64_t  ivd;                        /* == idx_rank: implicit trailing 1 */
   const FbDims *start_map;             /* start_index_map / scatter_dims_to_operand_dims */
   const FbDims *op_batch, *idx_batch;  /* operand / indices batching dims */
-  gboolean res_is_window[MAX_RANK];
-  int64_t  res_to_idx[MAX_RANK];       /* batch dim of the result -> indices dim */
-  int64_t  window_to_op[MAX_RANK];     /* i-th window dim of the result -> operand dim */
+  gboolean res_is_window[FB_INTERP_MAX_RANK];
+  int64_t  res_to_idx[FB_INTERP_MAX_RANK];       /* batch dim of the result -> indices dim */
+  int64_t  window_to_op[FB_INTERP_MAX_RANK];     /* i-th window dim of the result -> operand dim */
   int      n_window;
-  int64_t  idx_strides[MAX_RANK];
+  int64_t  idx_strides[FB_INTERP_MAX_RANK];
 } IndexMap;
 
 static gboolean
@@ -140,7 +88,7 @@ index_map_init (IndexMap *m, const FbInstr *instr, const FbShape *op, const FbSh
                         "start index map has %d", vec_len, start_map->n);
       return FALSE;
     }
-  gboolean op_used[MAX_RANK] = { 0 }, res_used[MAX_RANK] = { 0 }, dummy[MAX_RANK] = { 0 };
+  gboolean op_used[FB_INTERP_MAX_RANK] = { 0 }, res_used[FB_INTERP_MAX_RANK] = { 0 }, dummy[FB_INTERP_MAX_RANK] = { 0 };
   if (!mark_dims (instr, window_dims, res->rank, res_used, window_name, error)
       || !mark_dims (instr, elided, op->rank, op_used, elided_name, error)
       || !mark_dims (instr, op_batch, op->rank, op_used, "operand batching dims", error)
@@ -192,7 +140,7 @@ index_map_init (IndexMap *m, const FbInstr *instr, const FbShape *op, const FbSh
         }
       j++;
     }
-  row_major_strides (idx, m->idx_strides);
+  _fb_interp_strides (idx, m->idx_strides);
   return TRUE;
 }
 
@@ -202,7 +150,7 @@ static void
 index_map_apply (const IndexMap *m, const FbLiteral *indices, const int64_t *ridx, int64_t *start,
                  int64_t *offset)
 {
-  int64_t g[MAX_RANK + 1] = { 0 };   /* index into the indices array */
+  int64_t g[FB_INTERP_MAX_RANK + 1] = { 0 };   /* index into the indices array */
   for (int d = 0, k = 0, w = 0; d < m->res_rank; d++)
     {
       if (m->res_is_window[d])
@@ -234,7 +182,7 @@ _fb_interp_gather (FbInterp *ctx, FbInstr *instr, FbLiteral *const *ops, FbLiter
                    GError **error)
 {
   const FbLiteral *op = ops[0], *indices = ops[1];
-  if (!check_array (instr, op, "operand", error) || !check_array (instr, indices, "start indices", error))
+  if (!_fb_interp_check_array (instr, op, "operand", error) || !_fb_interp_check_array (instr, indices, "start indices", error))
     return FALSE;
   if (!fb_elem_type_is_int (indices->shape->type))
     {
@@ -243,7 +191,7 @@ _fb_interp_gather (FbInterp *ctx, FbInstr *instr, FbLiteral *const *ops, FbLiter
       return FALSE;
     }
   const FbShape *os = instr->shape;
-  if (os == NULL || !fb_shape_is_array (os) || os->rank > MAX_RANK || os->type != op->shape->type)
+  if (os == NULL || !fb_shape_is_array (os) || os->rank > FB_INTERP_MAX_RANK || os->type != op->shape->type)
     {
       _fb_interp_error (error, instr, "result must be an array of the operand's type");
       return FALSE;
@@ -291,14 +239,14 @@ _fb_interp_gather (FbInterp *ctx, FbInstr *instr, FbLiteral *const *ops, FbLiter
       }
 
   FbLiteral *res = fb_literal_new (ctx->arena, instr->shape);
-  int64_t ost[MAX_RANK], opst[MAX_RANK];
-  row_major_strides (op->shape, opst);
-  row_major_strides (os, ost);
+  int64_t ost[FB_INTERP_MAX_RANK], opst[FB_INTERP_MAX_RANK];
+  _fb_interp_strides (op->shape, opst);
+  _fb_interp_strides (os, ost);
   int esz = fb_elem_type_bytes (os->type);
-  int64_t n_out = fb_shape_elements (os), ridx[MAX_RANK] = { 0 };
+  int64_t n_out = fb_shape_elements (os), ridx[FB_INTERP_MAX_RANK] = { 0 };
   for (int64_t e = 0; e < n_out; e++)
     {
-      int64_t start[MAX_RANK], offset[MAX_RANK] = { 0 }, src = 0;
+      int64_t start[FB_INTERP_MAX_RANK], offset[FB_INTERP_MAX_RANK] = { 0 }, src = 0;
       index_map_apply (&m, indices, ridx, start, offset);
       for (int d = 0; d < op->shape->rank; d++)
         {
@@ -306,7 +254,7 @@ _fb_interp_gather (FbInterp *ctx, FbInstr *instr, FbLiteral *const *ops, FbLiter
           src += (s + offset[d]) * opst[d];
         }
       memcpy (res->data + e * esz, op->data + src * esz, esz);
-      next_index (ridx, os);
+      _fb_interp_next_index (ridx, os);
     }
   *out = res;
   return TRUE;
@@ -432,7 +380,7 @@ _fb_interp_scatter (FbInterp *ctx, FbInstr *instr, FbLiteral *const *ops, FbLite
   int n = (instr->n_operands - 1) / 2;
   const FbLiteral *indices = ops[n];
   FbLiteral *const *updates = ops + n + 1;
-  if (!check_array (instr, indices, "scatter indices", error))
+  if (!_fb_interp_check_array (instr, indices, "scatter indices", error))
     return FALSE;
   if (!fb_elem_type_is_int (indices->shape->type))
     {
@@ -442,9 +390,9 @@ _fb_interp_scatter (FbInterp *ctx, FbInstr *instr, FbLiteral *const *ops, FbLite
     }
   for (int i = 0; i < n; i++)
     {
-      if (!check_array (instr, ops[i], "operand", error) || !check_array (instr, updates[i], "updates", error))
+      if (!_fb_interp_check_array (instr, ops[i], "operand", error) || !_fb_interp_check_array (instr, updates[i], "updates", error))
         return FALSE;
-      if (!same_dims (ops[i]->shape, ops[0]->shape) || !same_dims (updates[i]->shape, updates[0]->shape)
+      if (!_fb_interp_same_dims (ops[i]->shape, ops[0]->shape) || !_fb_interp_same_dims (updates[i]->shape, updates[0]->shape)
           || updates[i]->shape->type != ops[i]->shape->type)
         {
           _fb_interp_error (error, instr, "operands must share dimensions, updates must share "
@@ -464,7 +412,7 @@ _fb_interp_scatter (FbInterp *ctx, FbInstr *instr, FbLiteral *const *ops, FbLite
   for (int i = 0; i < n; i++)
     {
       const FbShape *ri = tuple ? rs->elems[i] : rs;
-      if (!fb_shape_is_array (ri) || !same_dims (ri, os) || ri->type != ops[i]->shape->type)
+      if (!fb_shape_is_array (ri) || !_fb_interp_same_dims (ri, os) || ri->type != ops[i]->shape->type)
         {
           _fb_interp_error (error, instr, "result %d must have the shape of operand %d", i, i);
           return FALSE;
@@ -480,7 +428,7 @@ _fb_interp_scatter (FbInterp *ctx, FbInstr *instr, FbLiteral *const *ops, FbLite
     return FALSE;
   /* Window extent in each operand dim: the update's dim size, 1 elsewhere. */
   const FbDims *uwd = dims_attr (instr, FB_A_UPDATE_WINDOW_DIMS);
-  int64_t extent[MAX_RANK];
+  int64_t extent[FB_INTERP_MAX_RANK];
   for (int d = 0; d < os->rank; d++)
     extent[d] = 1;
   for (int i = 0; i < uwd->n; i++)
@@ -523,13 +471,13 @@ _fb_interp_scatter (FbInterp *ctx, FbInstr *instr, FbLiteral *const *ops, FbLite
         }
     }
 
-  int64_t ost[MAX_RANK];
-  row_major_strides (os, ost);
-  int64_t n_upd = fb_shape_elements (us), uidx[MAX_RANK] = { 0 };
+  int64_t ost[FB_INTERP_MAX_RANK];
+  _fb_interp_strides (os, ost);
+  int64_t n_upd = fb_shape_elements (us), uidx[FB_INTERP_MAX_RANK] = { 0 };
   gboolean ok = TRUE;
   for (int64_t e = 0; e < n_upd && ok; e++)
     {
-      int64_t start[MAX_RANK], offset[MAX_RANK] = { 0 }, dst = 0;
+      int64_t start[FB_INTERP_MAX_RANK], offset[FB_INTERP_MAX_RANK] = { 0 }, dst = 0;
       gboolean inside = TRUE;
       index_map_apply (&m, indices, uidx, start, offset);
       for (int d = 0; d < os->rank && inside; d++)
@@ -553,7 +501,7 @@ _fb_interp_scatter (FbInterp *ctx, FbInstr *instr, FbLiteral *const *ops, FbLite
               ok = updater_call (&u, dptr, error);
             }
         }
-      next_index (uidx, us);
+      _fb_interp_next_index (uidx, us);
     }
   g_clear_pointer (&u.scratch, fb_arena_free);
   if (!ok)

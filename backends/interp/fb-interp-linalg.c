@@ -18,44 +18,15 @@
 #include <math.h>
 #include <string.h>
 
-#define MAX_RANK 16
 
 /* ------------------------------------------------------------ helpers */
-
-static void
-row_major_strides (const FbShape *shape, int64_t *strides)
-{
-  int64_t s = 1;
-  for (int d = shape->rank - 1; d >= 0; d--)
-    {
-      strides[d] = s;
-      s *= shape->dims[d];
-    }
-}
-
-static gboolean
-check_array (const FbInstr *instr, const FbLiteral *lit, const char *what, GError **error)
-{
-  if (lit == NULL || lit->shape == NULL || !fb_shape_is_array (lit->shape) || lit->data == NULL)
-    {
-      _fb_interp_error (error, instr, "%s is not an array value", what);
-      return FALSE;
-    }
-  if (lit->shape->rank > MAX_RANK)
-    {
-      _fb_interp_error (error, instr, "%s has rank %d; at most %d is supported", what,
-                        lit->shape->rank, MAX_RANK);
-      return FALSE;
-    }
-  return TRUE;
-}
 
 static gboolean
 check_out_array (const FbInstr *instr, GError **error)
 {
-  if (instr->shape == NULL || !fb_shape_is_array (instr->shape) || instr->shape->rank > MAX_RANK)
+  if (instr->shape == NULL || !fb_shape_is_array (instr->shape) || instr->shape->rank > FB_INTERP_MAX_RANK)
     {
-      _fb_interp_error (error, instr, "result shape must be an array of rank at most %d", MAX_RANK);
+      _fb_interp_error (error, instr, "result shape must be an array of rank at most %d", FB_INTERP_MAX_RANK);
       return FALSE;
     }
   return TRUE;
@@ -164,7 +135,7 @@ offset_table (const FbShape *shape, const int64_t *strides, int n_sel, const int
   for (int i = 0; i < n_sel; i++)
     n *= shape->dims[sel[i]];
   int64_t *table = g_new (int64_t, MAX (n, 1));
-  int64_t idx[MAX_RANK] = { 0 };
+  int64_t idx[FB_INTERP_MAX_RANK] = { 0 };
   for (int64_t j = 0; j < n; j++)
     {
       int64_t off = 0;
@@ -220,7 +191,7 @@ dot_plan_init (DotPlan *p, const FbInstr *instr, const FbShape *ls, const FbShap
   const FbDims *lc = fb_instr_dims (instr, FB_A_LHS_CONTRACTING_DIMS);
   const FbDims *rc = fb_instr_dims (instr, FB_A_RHS_CONTRACTING_DIMS);
   int nlb = lb ? lb->n : 0, nrb = rb ? rb->n : 0, nlc = lc ? lc->n : 0, nrc = rc ? rc->n : 0;
-  gboolean lused[MAX_RANK] = { 0 }, rused[MAX_RANK] = { 0 };
+  gboolean lused[FB_INTERP_MAX_RANK] = { 0 }, rused[FB_INTERP_MAX_RANK] = { 0 };
 
   if (nlb != nrb || nlc != nrc)
     {
@@ -250,7 +221,7 @@ dot_plan_init (DotPlan *p, const FbInstr *instr, const FbShape *ls, const FbShap
         return FALSE;
       }
 
-  int64_t lfree[MAX_RANK], rfree[MAX_RANK];
+  int64_t lfree[FB_INTERP_MAX_RANK], rfree[FB_INTERP_MAX_RANK];
   int nlf = 0, nrf = 0;
   for (int d = 0; d < ls->rank; d++)
     if (!lused[d])
@@ -259,9 +230,9 @@ dot_plan_init (DotPlan *p, const FbInstr *instr, const FbShape *ls, const FbShap
     if (!rused[d])
       rfree[nrf++] = d;
 
-  int64_t lst[MAX_RANK], rst[MAX_RANK], n;
-  row_major_strides (ls, lst);
-  row_major_strides (rs, rst);
+  int64_t lst[FB_INTERP_MAX_RANK], rst[FB_INTERP_MAX_RANK], n;
+  _fb_interp_strides (ls, lst);
+  _fb_interp_strides (rs, rst);
   p->lb = offset_table (ls, lst, nlb, lb ? lb->v : NULL, &p->B);
   p->lm = offset_table (ls, lst, nlf, lfree, &p->M);
   p->lk = offset_table (ls, lst, nlc, lc ? lc->v : NULL, &p->K);
@@ -446,7 +417,7 @@ _fb_interp_dot (FbInterp *ctx, FbInstr *instr, FbLiteral *const *ops, FbLiteral 
                 GError **error)
 {
   const FbLiteral *lhs = ops[0], *rhs = ops[1];
-  if (!check_array (instr, lhs, "lhs", error) || !check_array (instr, rhs, "rhs", error)
+  if (!_fb_interp_check_array (instr, lhs, "lhs", error) || !_fb_interp_check_array (instr, rhs, "rhs", error)
       || !check_out_array (instr, error))
     return FALSE;
 
@@ -519,9 +490,9 @@ _fb_interp_dot (FbInterp *ctx, FbInstr *instr, FbLiteral *const *ops, FbLiteral 
 
 typedef struct {
   FbConvDims cd;
-  int64_t    in_spatial[MAX_RANK], k_spatial[MAX_RANK], out_spatial[MAX_RANK];
-  int64_t    default_spatial[MAX_RANK];   /* dimension numbers when dim_labels is absent */
-  FbWindowDim win[MAX_RANK];
+  int64_t    in_spatial[FB_INTERP_MAX_RANK], k_spatial[FB_INTERP_MAX_RANK], out_spatial[FB_INTERP_MAX_RANK];
+  int64_t    default_spatial[FB_INTERP_MAX_RANK];   /* dimension numbers when dim_labels is absent */
+  FbWindowDim win[FB_INTERP_MAX_RANK];
   int64_t    G, BG;              /* feature and batch group counts */
   int64_t    N_out, kI, kO;
 } ConvPlan;
@@ -542,17 +513,17 @@ conv_plan_init (ConvPlan *p, const FbInstr *instr, const FbShape *in, const FbSh
       p->cd.k_out = 0; p->cd.k_in = 1;
       p->cd.out_batch = 0; p->cd.out_feature = 1;
       p->cd.in_spatial = p->cd.k_spatial = p->cd.out_spatial = p->default_spatial;
-      for (int s = 0; s < MAX (p->cd.n_spatial, 0) && s < MAX_RANK; s++)
+      for (int s = 0; s < MAX (p->cd.n_spatial, 0) && s < FB_INTERP_MAX_RANK; s++)
         p->default_spatial[s] = s + 2;
     }
   int S = p->cd.n_spatial;
-  if (S < 0 || S + 2 > MAX_RANK || in->rank != S + 2 || k->rank != S + 2 || os->rank != S + 2)
+  if (S < 0 || S + 2 > FB_INTERP_MAX_RANK || in->rank != S + 2 || k->rank != S + 2 || os->rank != S + 2)
     {
       _fb_interp_error (error, instr, "input, kernel and result must all have rank %d "
                         "(2 plus %d spatial dimensions)", S + 2, S);
       return FALSE;
     }
-  int64_t all[3][MAX_RANK];
+  int64_t all[3][FB_INTERP_MAX_RANK];
   for (int s = 0; s < S; s++)
     {
       all[0][s] = p->cd.in_spatial[s];
@@ -564,7 +535,7 @@ conv_plan_init (ConvPlan *p, const FbInstr *instr, const FbShape *in, const FbSh
   all[2][S] = p->cd.out_batch;  all[2][S + 1] = p->cd.out_feature;
   for (int w = 0; w < 3; w++)
     {
-      gboolean used[MAX_RANK] = { 0 };
+      gboolean used[FB_INTERP_MAX_RANK] = { 0 };
       for (int i = 0; i < S + 2; i++)
         {
           if (all[w][i] < 0 || all[w][i] >= S + 2 || used[all[w][i]])
@@ -632,7 +603,7 @@ window_taps (const ConvPlan *p, const int64_t *opos, const int64_t *ist, const i
              int64_t *in_offs, int64_t *k_offs)
 {
   int S = p->cd.n_spatial;
-  int64_t n = 0, widx[MAX_RANK] = { 0 };
+  int64_t n = 0, widx[FB_INTERP_MAX_RANK] = { 0 };
   for (;;)
     {
       gboolean ok = TRUE;
@@ -680,9 +651,9 @@ window_taps (const ConvPlan *p, const int64_t *opos, const int64_t *ist, const i
     int S = p->cd.n_spatial;                                                                   \
     int64_t n_in = fb_shape_elements (in->shape), n_k = fb_shape_elements (k->shape);          \
     int64_t n_out = fb_shape_elements (os);                                                    \
-    int64_t ist[MAX_RANK], kst[MAX_RANK];                                                      \
-    row_major_strides (in->shape, ist);                                                        \
-    row_major_strides (k->shape, kst);                                                         \
+    int64_t ist[FB_INTERP_MAX_RANK], kst[FB_INTERP_MAX_RANK];                                                      \
+    _fb_interp_strides (in->shape, ist);                                                        \
+    _fb_interp_strides (k->shape, kst);                                                         \
     T *I, *K;                                                                                  \
     g_autofree T *Ibuf = NULL, *Kbuf = NULL;                                                   \
     if (in->shape->type == NATIVE)                                                             \
@@ -708,10 +679,10 @@ window_taps (const ConvPlan *p, const int64_t *opos, const int64_t *ist, const i
     g_autofree int64_t *k_offs = g_new (int64_t, MAX (W, 1));                                  \
     int64_t o_per_g = p->kO / p->G, o_per_bg = p->kO / p->BG;                                  \
     int64_t istf = ist[p->cd.in_feature], kstf = kst[p->cd.k_in];                              \
-    int64_t idx[MAX_RANK] = { 0 };                                                             \
+    int64_t idx[FB_INTERP_MAX_RANK] = { 0 };                                                             \
     for (int64_t e = 0; e < n_out; e++)                                                        \
       {                                                                                        \
-        int64_t b = idx[p->cd.out_batch], o = idx[p->cd.out_feature], opos[MAX_RANK];          \
+        int64_t b = idx[p->cd.out_batch], o = idx[p->cd.out_feature], opos[FB_INTERP_MAX_RANK];          \
         for (int s = 0; s < S; s++)                                                            \
           opos[s] = idx[p->cd.out_spatial[s]];                                                 \
         int64_t g = o / o_per_g, bg = o / o_per_bg;                                            \
@@ -747,19 +718,19 @@ conv_int (const ConvPlan *p, const FbLiteral *in, const FbLiteral *k, FbLiteral 
 {
   const FbShape *os = res->shape;
   int S = p->cd.n_spatial;
-  int64_t ist[MAX_RANK], kst[MAX_RANK];
-  row_major_strides (in->shape, ist);
-  row_major_strides (k->shape, kst);
+  int64_t ist[FB_INTERP_MAX_RANK], kst[FB_INTERP_MAX_RANK];
+  _fb_interp_strides (in->shape, ist);
+  _fb_interp_strides (k->shape, kst);
   int64_t W = 1;
   for (int s = 0; s < S; s++)
     W *= p->k_spatial[s];
   g_autofree int64_t *in_offs = g_new (int64_t, MAX (W, 1));
   g_autofree int64_t *k_offs = g_new (int64_t, MAX (W, 1));
   int64_t o_per_g = p->kO / p->G, o_per_bg = p->kO / p->BG;
-  int64_t idx[MAX_RANK] = { 0 }, n_out = fb_shape_elements (os);
+  int64_t idx[FB_INTERP_MAX_RANK] = { 0 }, n_out = fb_shape_elements (os);
   for (int64_t e = 0; e < n_out; e++)
     {
-      int64_t b = idx[p->cd.out_batch], o = idx[p->cd.out_feature], opos[MAX_RANK];
+      int64_t b = idx[p->cd.out_batch], o = idx[p->cd.out_feature], opos[FB_INTERP_MAX_RANK];
       for (int s = 0; s < S; s++)
         opos[s] = idx[p->cd.out_spatial[s]];
       int64_t g = o / o_per_g, bg = o / o_per_bg;
@@ -791,7 +762,7 @@ _fb_interp_convolution (FbInterp *ctx, FbInstr *instr, FbLiteral *const *ops, Fb
       return FALSE;
     }
   const FbLiteral *in = ops[0], *k = ops[1];
-  if (!check_array (instr, in, "input", error) || !check_array (instr, k, "kernel", error)
+  if (!_fb_interp_check_array (instr, in, "input", error) || !_fb_interp_check_array (instr, k, "kernel", error)
       || !check_out_array (instr, error))
     return FALSE;
   AccKind kind;
@@ -825,7 +796,7 @@ static gboolean
 bn_layout (const FbInstr *instr, const FbLiteral *x, int n_feature_ops, FbLiteral *const *fops,
            BnLayout *l, double *eps, GError **error)
 {
-  if (!check_array (instr, x, "operand", error))
+  if (!_fb_interp_check_array (instr, x, "operand", error))
     return FALSE;
   int64_t fi = fb_instr_int (instr, FB_A_FEATURE_INDEX, -1);
   if (fi < 0 || fi >= x->shape->rank)
@@ -842,7 +813,7 @@ bn_layout (const FbInstr *instr, const FbLiteral *x, int n_feature_ops, FbLitera
   l->per_feature = l->C ? l->n / l->C : 0;
   for (int i = 0; i < n_feature_ops; i++)
     {
-      if (!check_array (instr, fops[i], "a per-feature operand", error))
+      if (!_fb_interp_check_array (instr, fops[i], "a per-feature operand", error))
         return FALSE;
       if (fops[i]->shape->rank != 1 || fops[i]->shape->dims[0] != l->C)
         {
@@ -873,17 +844,6 @@ tuple_result (FbInterp *ctx, FbInstr *instr, int n, GError **error)
   return fb_literal_new (ctx->arena, instr->shape);
 }
 
-static gboolean
-same_dims (const FbShape *a, const FbShape *b)
-{
-  if (a->rank != b->rank)
-    return FALSE;
-  for (int d = 0; d < a->rank; d++)
-    if (a->dims[d] != b->dims[d])
-      return FALSE;
-  return TRUE;
-}
-
 gboolean
 _fb_interp_batch_norm (FbInterp *ctx, FbInstr *instr, FbLiteral *const *ops, FbLiteral **out,
                        GError **error)
@@ -901,7 +861,7 @@ _fb_interp_batch_norm (FbInterp *ctx, FbInstr *instr, FbLiteral *const *ops, FbL
         if (!bn_layout (instr, x, 2, ops + 1, &l, &eps, error)
             || !(res = tuple_result (ctx, instr, 3, error)))
           return FALSE;
-        if (!same_dims (res->elems[0]->shape, x->shape) || fb_shape_elements (res->elems[1]->shape) != l.C
+        if (!_fb_interp_same_dims (res->elems[0]->shape, x->shape) || fb_shape_elements (res->elems[1]->shape) != l.C
             || fb_shape_elements (res->elems[2]->shape) != l.C)
           {
             _fb_interp_error (error, instr, "result shapes do not match the operand");
@@ -938,7 +898,7 @@ _fb_interp_batch_norm (FbInterp *ctx, FbInstr *instr, FbLiteral *const *ops, FbL
         /* operand, scale, offset, mean, variance -> normalized */
         if (!bn_layout (instr, x, 4, ops + 1, &l, &eps, error) || !check_out_array (instr, error))
           return FALSE;
-        if (!same_dims (instr->shape, x->shape))
+        if (!_fb_interp_same_dims (instr->shape, x->shape))
           {
             _fb_interp_error (error, instr, "result shape does not match the operand");
             return FALSE;
@@ -959,11 +919,11 @@ _fb_interp_batch_norm (FbInterp *ctx, FbInstr *instr, FbLiteral *const *ops, FbL
         /* operand, scale, mean, variance, grad_output ->
          * (grad_operand, grad_scale, grad_offset) */
         if (!bn_layout (instr, x, 3, ops + 1, &l, &eps, error)
-            || !check_array (instr, ops[4], "grad_output", error)
+            || !_fb_interp_check_array (instr, ops[4], "grad_output", error)
             || !(res = tuple_result (ctx, instr, 3, error)))
           return FALSE;
         const FbLiteral *dy = ops[4];
-        if (!same_dims (dy->shape, x->shape) || !same_dims (res->elems[0]->shape, x->shape)
+        if (!_fb_interp_same_dims (dy->shape, x->shape) || !_fb_interp_same_dims (res->elems[0]->shape, x->shape)
             || fb_shape_elements (res->elems[1]->shape) != l.C
             || fb_shape_elements (res->elems[2]->shape) != l.C)
           {
@@ -1011,7 +971,7 @@ static gboolean
 square_batches (const FbInstr *instr, const FbLiteral *a, int64_t *n, int64_t *batches,
                 GError **error)
 {
-  if (!check_array (instr, a, "operand", error))
+  if (!_fb_interp_check_array (instr, a, "operand", error))
     return FALSE;
   int r = a->shape->rank;
   if (r < 2 || a->shape->dims[r - 1] != a->shape->dims[r - 2])
@@ -1039,7 +999,7 @@ _fb_interp_cholesky (FbInterp *ctx, FbInstr *instr, FbLiteral *const *ops, FbLit
   int64_t n, batches;
   if (!square_batches (instr, a, &n, &batches, error) || !check_out_array (instr, error))
     return FALSE;
-  if (!same_dims (instr->shape, a->shape))
+  if (!_fb_interp_same_dims (instr->shape, a->shape))
     {
       _fb_interp_error (error, instr, "result shape must match the operand");
       return FALSE;
@@ -1093,7 +1053,7 @@ _fb_interp_triangular_solve (FbInterp *ctx, FbInstr *instr, FbLiteral *const *op
 {
   const FbLiteral *a = ops[0], *b = ops[1];
   int64_t m, batches;
-  if (!square_batches (instr, a, &m, &batches, error) || !check_array (instr, b, "b", error)
+  if (!square_batches (instr, a, &m, &batches, error) || !_fb_interp_check_array (instr, b, "b", error)
       || !check_out_array (instr, error))
     return FALSE;
   gboolean left = raw_bool (instr, "left_side", FALSE);
@@ -1107,7 +1067,7 @@ _fb_interp_triangular_solve (FbInterp *ctx, FbInstr *instr, FbLiteral *const *op
       return FALSE;
     }
   int r = b->shape->rank;
-  if (r != a->shape->rank || !same_dims (instr->shape, b->shape))
+  if (r != a->shape->rank || !_fb_interp_same_dims (instr->shape, b->shape))
     {
       _fb_interp_error (error, instr, "b and the result must have a's rank and the same shape");
       return FALSE;
@@ -1230,7 +1190,7 @@ _fb_interp_fft (FbInterp *ctx, FbInstr *instr, FbLiteral *const *ops, FbLiteral 
                 GError **error)
 {
   const FbLiteral *x = ops[0];
-  if (!check_array (instr, x, "operand", error) || !check_out_array (instr, error))
+  if (!_fb_interp_check_array (instr, x, "operand", error) || !check_out_array (instr, error))
     return FALSE;
   const char *type = fb_instr_str (instr, FB_A_FFT_TYPE);
   const FbDims *len = fb_instr_dims (instr, FB_A_FFT_LENGTH);
@@ -1265,7 +1225,7 @@ _fb_interp_fft (FbInterp *ctx, FbInstr *instr, FbLiteral *const *ops, FbLiteral 
                         in_complex ? "complex" : "real", out_complex ? "complex" : "real");
       return FALSE;
     }
-  int64_t full[MAX_RANK];
+  int64_t full[FB_INTERP_MAX_RANK];
   for (int d = 0; d < r; d++)
     {
       full[d] = d >= r - nf ? len->v[d - (r - nf)] : is->dims[d];
@@ -1286,14 +1246,14 @@ _fb_interp_fft (FbInterp *ctx, FbInstr *instr, FbLiteral *const *ops, FbLiteral 
   for (int d = 0; d < r; d++)
     nfull *= full[d];
   g_autofree double *z = g_new0 (double, 2 * MAX (nfull, 1));
-  int64_t fst[MAX_RANK];
+  int64_t fst[FB_INTERP_MAX_RANK];
   {
     FbShape fs = { .type = FB_C128, .rank = r, .dims = full };
-    row_major_strides (&fs, fst);
+    _fb_interp_strides (&fs, fst);
   }
 
   /* Load the operand into the full-size complex buffer. */
-  int64_t idx[MAX_RANK] = { 0 }, n_in = fb_shape_elements (is);
+  int64_t idx[FB_INTERP_MAX_RANK] = { 0 }, n_in = fb_shape_elements (is);
   for (int64_t e = 0; e < n_in; e++)
     {
       int64_t f = 0;

@@ -33,6 +33,16 @@ FbLiteral *_fb_interp_call (FbInterp *ctx, FbComputation *comp, int n_args,
 FbLiteral *_fb_interp_scalar (FbInterp *ctx, FbElemType type, double v);
 /* Row-major strides of @shape's dimensions, in elements. */
 void       _fb_interp_strides (const FbShape *shape, int64_t *strides);
+/* Highest rank the index walkers handle. */
+#define FB_INTERP_MAX_RANK 16
+/* Advances a row-major multi-index over @shape; FALSE after the last one. */
+gboolean   _fb_interp_next_index (int64_t *idx, const FbShape *shape);
+/* TRUE when @lit is an array value of rank at most FB_INTERP_MAX_RANK;
+ * otherwise an error naming @instr and @what. */
+gboolean   _fb_interp_check_array (const FbInstr *instr, const FbLiteral *lit, const char *what,
+                                   GError **error);
+/* Same rank and dimensions. */
+gboolean   _fb_interp_same_dims (const FbShape *a, const FbShape *b);
 /* Sets an error `%name: message` in the FB_ERROR_RUNTIME code. */
 void       _fb_interp_error (GError **error, const FbInstr *instr, const char *fmt, ...) G_GNUC_PRINTF (3, 4);
 

@@ -18,60 +18,8 @@
 #include <math.h>
 #include <string.h>
 
-#define MAX_RANK 16
 
 /* ------------------------------------------------------------ helpers */
-
-static void
-row_major_strides (const FbShape *shape, int64_t *strides)
-{
-  int64_t s = 1;
-  for (int d = shape->rank - 1; d >= 0; d--)
-    {
-      strides[d] = s;
-      s *= shape->dims[d];
-    }
-}
-
-static gboolean
-next_index (int64_t *idx, const FbShape *shape)
-{
-  for (int d = shape->rank - 1; d >= 0; d--)
-    {
-      if (++idx[d] < shape->dims[d])
-        return TRUE;
-      idx[d] = 0;
-    }
-  return FALSE;
-}
-
-static gboolean
-check_array (const FbInstr *instr, const FbLiteral *lit, const char *what, GError **error)
-{
-  if (lit == NULL || lit->shape == NULL || !fb_shape_is_array (lit->shape) || lit->data == NULL)
-    {
-      _fb_interp_error (error, instr, "%s is not an array value", what);
-      return FALSE;
-    }
-  if (lit->shape->rank > MAX_RANK)
-    {
-      _fb_interp_error (error, instr, "%s has rank %d; at most %d is supported", what,
-                        lit->shape->rank, MAX_RANK);
-      return FALSE;
-    }
-  return TRUE;
-}
-
-static gboolean
-same_dims (const FbShape *a, const FbShape *b)
-{
-  if (a->rank != b->rank)
-    return FALSE;
-  for (int d = 0; d < a->rank; d++)
-    if (a->dims[d] != b->dims[d])
-      return FALSE;
-  return TRUE;
-}
 
 /* The result's array shapes: @n of them (a tuple when @n > 1, or always when
  * @force_tuple). Returns the literal and its leaves in @leaves. */
@@ -91,14 +39,14 @@ new_result (FbInterp *ctx, FbInstr *instr, int n, gboolean force_tuple, FbLitera
       return NULL;
     }
   for (int i = 0; tuple && i < n; i++)
-    if (!fb_shape_is_array (s->elems[i]) || s->elems[i]->rank > MAX_RANK)
+    if (!fb_shape_is_array (s->elems[i]) || s->elems[i]->rank > FB_INTERP_MAX_RANK)
       {
         _fb_interp_error (error, instr, "result element %d must be an array", i);
         return NULL;
       }
-  if (!tuple && s->rank > MAX_RANK)
+  if (!tuple && s->rank > FB_INTERP_MAX_RANK)
     {
-      _fb_interp_error (error, instr, "result rank %d is above %d", s->rank, MAX_RANK);
+      _fb_interp_error (error, instr, "result rank %d is above %d", s->rank, FB_INTERP_MAX_RANK);
       return NULL;
     }
   FbLiteral *res = fb_literal_new (ctx->arena, s);
@@ -371,9 +319,9 @@ variadic_operands (FbInstr *instr, FbLiteral *const *ops, int *n, GError **error
   *n = instr->n_operands / 2;
   for (int i = 0; i < *n; i++)
     {
-      if (!check_array (instr, ops[i], "input", error) || !check_array (instr, ops[*n + i], "init value", error))
+      if (!_fb_interp_check_array (instr, ops[i], "input", error) || !_fb_interp_check_array (instr, ops[*n + i], "init value", error))
         return FALSE;
-      if (!same_dims (ops[i]->shape, ops[0]->shape))
+      if (!_fb_interp_same_dims (ops[i]->shape, ops[0]->shape))
         {
           _fb_interp_error (error, instr, "inputs must all have the same dimensions");
           return FALSE;
@@ -407,7 +355,7 @@ _fb_interp_reduce (FbInterp *ctx, FbInstr *instr, FbLiteral *const *ops, FbLiter
     return FALSE;
   const FbShape *is = ops[0]->shape;
   const FbDims *dims = fb_instr_dims (instr, FB_A_DIMENSIONS);
-  gboolean reduced[MAX_RANK] = { 0 };
+  gboolean reduced[FB_INTERP_MAX_RANK] = { 0 };
   for (int i = 0; dims && i < dims->n; i++)
     {
       if (dims->v[i] < 0 || dims->v[i] >= is->rank || reduced[dims->v[i]])
@@ -423,7 +371,7 @@ _fb_interp_reduce (FbInterp *ctx, FbInstr *instr, FbLiteral *const *ops, FbLiter
   if (res == NULL)
     return FALSE;
   /* Output strides of the kept dims (0 for reduced ones). */
-  int64_t ostride[MAX_RANK], s = 1;
+  int64_t ostride[FB_INTERP_MAX_RANK], s = 1;
   int kept = 0;
   for (int d = is->rank - 1; d >= 0; d--)
     {
@@ -459,7 +407,7 @@ _fb_interp_reduce (FbInterp *ctx, FbInstr *instr, FbLiteral *const *ops, FbLiter
 
   FbComputation *comp = fb_instr_comp (instr, FB_A_TO_APPLY);
   FastOp fast = n == 1 ? fast_op_of (comp, is->type) : FAST_NONE;
-  int64_t idx[MAX_RANK] = { 0 };
+  int64_t idx[FB_INTERP_MAX_RANK] = { 0 };
   if (fast != FAST_NONE && is->type == FB_F32)
     {
       const float *x = (const float *) ops[0]->data;
@@ -470,7 +418,7 @@ _fb_interp_reduce (FbInterp *ctx, FbInstr *instr, FbLiteral *const *ops, FbLiter
           for (int d = 0; d < is->rank; d++)
             o += idx[d] * ostride[d];
           acc[o] = COMBINE (fast, acc[o], x[e]);
-          next_index (idx, is);
+          _fb_interp_next_index (idx, is);
         }
     }
   else if (fast != FAST_NONE)
@@ -483,7 +431,7 @@ _fb_interp_reduce (FbInterp *ctx, FbInstr *instr, FbLiteral *const *ops, FbLiter
           for (int d = 0; d < is->rank; d++)
             o += idx[d] * ostride[d];
           acc[o] = COMBINE (fast, acc[o], x[e]);
-          next_index (idx, is);
+          _fb_interp_next_index (idx, is);
         }
     }
   else
@@ -505,7 +453,7 @@ _fb_interp_reduce (FbInterp *ctx, FbInstr *instr, FbLiteral *const *ops, FbLiter
               memcpy (ap.args[n + i]->data, ops[i]->data + e * esz[i], esz[i]);
             }
           ok = applier_call (&ap, dst, error);
-          next_index (idx, is);
+          _fb_interp_next_index (idx, is);
         }
       applier_clear (&ap);
       if (!ok)
@@ -557,7 +505,7 @@ _fb_interp_reduce_window (FbInterp *ctx, FbInstr *instr, FbLiteral *const *ops, 
   if (!variadic_operands (instr, ops, &n, error))
     return FALSE;
   const FbShape *is = ops[0]->shape;
-  FbWindowDim wbuf[MAX_RANK];
+  FbWindowDim wbuf[FB_INTERP_MAX_RANK];
   const FbWindowDim *w = get_window (instr, is->rank, wbuf, error);
   if (w == NULL)
     return FALSE;
@@ -566,15 +514,15 @@ _fb_interp_reduce_window (FbInterp *ctx, FbInstr *instr, FbLiteral *const *ops, 
   if (res == NULL)
     return FALSE;
   for (int i = 0; i < n; i++)
-    if (!same_dims (leaves[i]->shape, leaves[0]->shape) || leaves[i]->shape->rank != is->rank
+    if (!_fb_interp_same_dims (leaves[i]->shape, leaves[0]->shape) || leaves[i]->shape->rank != is->rank
         || leaves[i]->shape->type != ops[i]->shape->type)
       {
         _fb_interp_error (error, instr, "result %d must have the input's rank and type", i);
         return FALSE;
       }
   const FbShape *os = leaves[0]->shape;
-  int64_t ist[MAX_RANK], n_out = fb_shape_elements (os);
-  row_major_strides (is, ist);
+  int64_t ist[FB_INTERP_MAX_RANK], n_out = fb_shape_elements (os);
+  _fb_interp_strides (is, ist);
   int esz[8];
   for (int i = 0; i < n; i++)
     {
@@ -589,13 +537,13 @@ _fb_interp_reduce_window (FbInterp *ctx, FbInstr *instr, FbLiteral *const *ops, 
   if (fast == FAST_NONE && !setup_combiner (&ap, ctx, instr, comp, n, ops, error))
     return FALSE;
   gboolean ok = TRUE;
-  int64_t oidx[MAX_RANK] = { 0 };
+  int64_t oidx[FB_INTERP_MAX_RANK] = { 0 };
   gboolean empty_window = FALSE;
   for (int d = 0; d < is->rank; d++)
     empty_window |= w[d].size == 0;
   for (int64_t o = 0; o < n_out && ok && !empty_window; o++)
     {
-      int64_t widx[MAX_RANK] = { 0 };
+      int64_t widx[FB_INTERP_MAX_RANK] = { 0 };
       do
         {
           int64_t src = window_source (is, ist, w, oidx, widx);
@@ -616,7 +564,7 @@ _fb_interp_reduce_window (FbInterp *ctx, FbInstr *instr, FbLiteral *const *ops, 
           ok = applier_call (&ap, dst, error);
         }
       while (ok && next_window (widx, w, is->rank));
-      next_index (oidx, os);
+      _fb_interp_next_index (oidx, os);
     }
   applier_clear (&ap);
   if (!ok)
@@ -632,8 +580,8 @@ _fb_interp_select_and_scatter (FbInterp *ctx, FbInstr *instr, FbLiteral *const *
                                FbLiteral **out, GError **error)
 {
   const FbLiteral *operand = ops[0], *source = ops[1], *init = ops[2];
-  if (instr->n_operands != 3 || !check_array (instr, operand, "operand", error)
-      || !check_array (instr, source, "source", error) || !check_array (instr, init, "init value", error))
+  if (instr->n_operands != 3 || !_fb_interp_check_array (instr, operand, "operand", error)
+      || !_fb_interp_check_array (instr, source, "source", error) || !_fb_interp_check_array (instr, init, "init value", error))
     return FALSE;
   const FbShape *is = operand->shape, *ss = source->shape;
   FbElemType t = is->type, st = ss->type;
@@ -643,7 +591,7 @@ _fb_interp_select_and_scatter (FbInterp *ctx, FbInstr *instr, FbLiteral *const *
                         fb_elem_type_name (st));
       return FALSE;
     }
-  FbWindowDim wbuf[MAX_RANK];
+  FbWindowDim wbuf[FB_INTERP_MAX_RANK];
   const FbWindowDim *w = get_window (instr, is->rank, wbuf, error);
   if (w == NULL)
     return FALSE;
@@ -651,14 +599,14 @@ _fb_interp_select_and_scatter (FbInterp *ctx, FbInstr *instr, FbLiteral *const *
   FbLiteral *res = new_result (ctx, instr, 1, FALSE, &leaf, error);
   if (res == NULL)
     return FALSE;
-  if (!same_dims (leaf->shape, is) || leaf->shape->type != st)
+  if (!_fb_interp_same_dims (leaf->shape, is) || leaf->shape->type != st)
     {
       _fb_interp_error (error, instr, "result must have the operand's dimensions and the source's type");
       return FALSE;
     }
 
-  int64_t ist[MAX_RANK], n_out = fb_shape_elements (is), n_src = fb_shape_elements (ss);
-  row_major_strides (is, ist);
+  int64_t ist[FB_INTERP_MAX_RANK], n_out = fb_shape_elements (is), n_src = fb_shape_elements (ss);
+  _fb_interp_strides (is, ist);
   int esz = fb_elem_type_bytes (t), ssz = fb_elem_type_bytes (st);
   for (int64_t o = 0; o < n_out; o++)
     memcpy (leaf->data + o * ssz, init->data, ssz);
@@ -678,10 +626,10 @@ _fb_interp_select_and_scatter (FbInterp *ctx, FbInstr *instr, FbLiteral *const *
     }
 
   gboolean ok = TRUE;
-  int64_t sidx[MAX_RANK] = { 0 };
+  int64_t sidx[FB_INTERP_MAX_RANK] = { 0 };
   for (int64_t s = 0; s < n_src && ok; s++)
     {
-      int64_t widx[MAX_RANK] = { 0 }, chosen = -1;
+      int64_t widx[FB_INTERP_MAX_RANK] = { 0 }, chosen = -1;
       gboolean any = TRUE;
       for (int d = 0; d < is->rank; d++)
         any &= w[d].size > 0;
@@ -724,7 +672,7 @@ _fb_interp_select_and_scatter (FbInterp *ctx, FbInstr *instr, FbLiteral *const *
               ok = applier_call (&sct_ap, &dst, error);
             }
         }
-      next_index (sidx, ss);
+      _fb_interp_next_index (sidx, ss);
     }
   applier_clear (&sel_ap);
   applier_clear (&sct_ap);
@@ -802,9 +750,9 @@ _fb_interp_sort (FbInterp *ctx, FbInstr *instr, FbLiteral *const *ops, FbLiteral
       return FALSE;
     }
   for (int i = 0; i < n; i++)
-    if (!check_array (instr, ops[i], "operand", error))
+    if (!_fb_interp_check_array (instr, ops[i], "operand", error))
       return FALSE;
-    else if (!same_dims (ops[i]->shape, ops[0]->shape))
+    else if (!_fb_interp_same_dims (ops[i]->shape, ops[0]->shape))
       {
         _fb_interp_error (error, instr, "operands must all have the same dimensions");
         return FALSE;
@@ -822,7 +770,7 @@ _fb_interp_sort (FbInterp *ctx, FbInstr *instr, FbLiteral *const *ops, FbLiteral
   if (res == NULL)
     return FALSE;
   for (int i = 0; i < n; i++)
-    if (!same_dims (leaves[i]->shape, s) || leaves[i]->shape->type != ops[i]->shape->type)
+    if (!_fb_interp_same_dims (leaves[i]->shape, s) || leaves[i]->shape->type != ops[i]->shape->type)
       {
         _fb_interp_error (error, instr, "result %d must have the shape of operand %d", i, i);
         return FALSE;
@@ -843,8 +791,8 @@ _fb_interp_sort (FbInterp *ctx, FbInstr *instr, FbLiteral *const *ops, FbLiteral
     return FALSE;
   line.ap = &ap;
 
-  int64_t st[MAX_RANK];
-  row_major_strides (s, st);
+  int64_t st[FB_INTERP_MAX_RANK];
+  _fb_interp_strides (s, st);
   int64_t len = s->dims[dim], total = fb_shape_elements (s);
   int64_t lines = len ? total / len : 0;
   line.stride = st[dim];
@@ -906,7 +854,7 @@ _fb_interp_topk (FbInterp *ctx, FbInstr *instr, FbLiteral *const *ops, FbLiteral
                  GError **error)
 {
   const FbLiteral *x = ops[0];
-  if (instr->n_operands < 1 || !check_array (instr, x, "operand", error))
+  if (instr->n_operands < 1 || !_fb_interp_check_array (instr, x, "operand", error))
     return FALSE;
   const FbShape *s = x->shape;
   if (s->rank < 1)

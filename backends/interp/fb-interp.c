@@ -107,6 +107,46 @@ _fb_interp_scalar (FbInterp *ctx, FbElemType type, double v)
   return lit;
 }
 
+gboolean
+_fb_interp_next_index (int64_t *idx, const FbShape *shape)
+{
+  for (int d = shape->rank - 1; d >= 0; d--)
+    {
+      if (++idx[d] < shape->dims[d])
+        return TRUE;
+      idx[d] = 0;
+    }
+  return FALSE;
+}
+
+gboolean
+_fb_interp_check_array (const FbInstr *instr, const FbLiteral *lit, const char *what, GError **error)
+{
+  if (lit == NULL || lit->shape == NULL || !fb_shape_is_array (lit->shape) || lit->data == NULL)
+    {
+      _fb_interp_error (error, instr, "%s is not an array value", what);
+      return FALSE;
+    }
+  if (lit->shape->rank > FB_INTERP_MAX_RANK)
+    {
+      _fb_interp_error (error, instr, "%s has rank %d; at most %d is supported", what,
+                        lit->shape->rank, FB_INTERP_MAX_RANK);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+gboolean
+_fb_interp_same_dims (const FbShape *a, const FbShape *b)
+{
+  if (a->rank != b->rank)
+    return FALSE;
+  for (int d = 0; d < a->rank; d++)
+    if (a->dims[d] != b->dims[d])
+      return FALSE;
+  return TRUE;
+}
+
 /* Orders the instructions @comp's root depends on, operands first. */
 static Plan *
 build_plan (FbComputation *comp, GError **error)
