@@ -18,7 +18,8 @@
 #
 # JAX comes from PyPI in a virtual environment (`make bench` creates
 # build/bench-venv); run the script with that interpreter:
-#   build/bench-venv/bin/python bench/jax_parity.py [--model mlp|cnn|all] [--steps 20]
+#   build/bench-venv/bin/python bench/jax_parity.py [--model mlp|cnn|transformer|resnet-block|all]
+#                                                     [--steps 20]
 # Exit status: 0 when everything is within tolerance (or with a SKIP line when
 # JAX or NumPy is missing), 1 when a comparison fails, 2 on bad usage or when
 # a Fusebox command fails.
@@ -37,6 +38,10 @@ MODELS = {
     "mlp": ["--layers", "784,128,10", "--batch", "32", "--lr", "0.05"],
     "cnn": ["--image", "28", "--channels", "6,16", "--hidden", "120", "--classes", "10",
             "--batch", "8", "--lr", "0.02"],
+    "transformer": ["--layers", "2", "--heads", "4", "--dmodel", "64", "--seq", "32", "--vocab", "128",
+                    "--batch", "8", "--lr", "0.02"],
+    "resnet-block": ["--image", "16", "--channels", "16", "--classes", "10", "--batch", "16",
+                     "--lr", "0.05"],
 }
 
 
@@ -76,39 +81,112 @@ def lr_of(model):
     return float(MODELS[model][MODELS[model].index("--lr") + 1])
 
 
-def jax_model(jax, model, names):
-    """The loss of the zoo model @model as a function of (weights..., x, y)."""
+def jax_model(jax, model, names, heads=4):
+    """The loss of the zoo model @model as a function of (weights, x, y),
+    written to match compiler/fb-zoo-models.c layer by layer. @names are the
+    weight parameter names in order (`w.dense0.kernel`); sizes come from the
+    arrays themselves, except the transformer's number of attention @heads."""
     jnp, lax = jax.numpy, jax.lax
     index = {n: i for i, n in enumerate(names)}
 
-    def loss_fn(weights, x, y):
+    def count(prefix, suffix):
+        return len([k for k in names if k.startswith("w." + prefix) and k.endswith(suffix)])
+
+    def conv(h, k, pad):
+        # NCHW images, OIHW kernels, as the zoo lays them out.
+        return lax.conv_general_dilated(h, k, (1, 1), ((pad, pad), (pad, pad)),
+                                        dimension_numbers=("NCHW", "OIHW", "NCHW"))
+
+    def layer_norm(w, h, name):
+        mean = h.mean(axis=-1, keepdims=True)
+        xc = h - mean
+        var = (xc * xc).mean(axis=-1, keepdims=True)
+        return xc * lax.rsqrt(var + 1e-5) * w(name + ".scale") + w(name + ".bias")
+
+    def gelu(h):
+        # The tanh form, as the zoo writes it.
+        return 0.5 * h * (1.0 + jnp.tanh(jnp.sqrt(2.0 / jnp.pi) * (h + 0.044715 * h * h * h)))
+
+    def attention(w, h, name):
+        B, S, D = h.shape
+        dh = D // heads
+
+        def heads_of(p):
+            return (h @ w(f"{name}.{p}.kernel")).reshape(B, S, heads, dh).transpose(0, 2, 1, 3)
+
+        q, k, v = heads_of("query"), heads_of("key"), heads_of("value")
+        scores = jnp.einsum("bhqd,bhkd->bhqk", q, k) * (1.0 / float(dh) ** 0.5)
+        causal = jnp.arange(S)[:, None] >= jnp.arange(S)[None, :]
+        scores = jnp.where(causal[None, None], scores, -1e9)
+        e = jnp.exp(scores - scores.max(axis=-1, keepdims=True))
+        p = e / e.sum(axis=-1, keepdims=True)
+        o = jnp.einsum("bhqk,bhkd->bhqd", p, v).transpose(0, 2, 1, 3).reshape(B, S, D)
+        return o @ w(f"{name}.output.kernel")
+
+    def batch_norm_training(h, scale, offset):
+        # Statistics over batch and space per channel (feature index 1), biased variance.
+        mean = h.mean(axis=(0, 2, 3), keepdims=True)
+        var = ((h - mean) ** 2).mean(axis=(0, 2, 3), keepdims=True)
+        return (h - mean) * lax.rsqrt(var + 1e-5) * scale[None, :, None, None] + offset[None, :, None, None]
+
+    def logits_of(weights, x):
         w = lambda n: weights[index["w." + n]]
         if model == "mlp":
             h = x
-            n = len([k for k in names if k.endswith(".kernel")])
+            n = count("dense", ".kernel")
             for i in range(n):
                 h = h @ w(f"dense{i}.kernel") + w(f"dense{i}.bias")
                 if i < n - 1:
                     h = jax.nn.relu(h)
-        elif model == "cnn":
-            def conv(h, k, b, pad):
-                h = lax.conv_general_dilated(h, k, (1, 1), ((pad, pad), (pad, pad)),
-                                             dimension_numbers=("NCHW", "OIHW", "NCHW"))
-                return h + b[None, :, None, None]
-
+            return h
+        if model == "cnn":
             def pool(h):
                 return lax.reduce_window(h, -jnp.inf, lax.max, (1, 1, 2, 2), (1, 1, 2, 2), "VALID")
 
-            h = pool(jax.nn.relu(conv(x, w("conv0.kernel"), w("conv0.bias"), 2)))
-            h = pool(jax.nn.relu(conv(h, w("conv1.kernel"), w("conv1.bias"), 0)))
+            h = pool(jax.nn.relu(conv(x, w("conv0.kernel"), 2) + w("conv0.bias")[None, :, None, None]))
+            h = pool(jax.nn.relu(conv(h, w("conv1.kernel"), 0) + w("conv1.bias")[None, :, None, None]))
             h = h.reshape(h.shape[0], -1)
             h = jax.nn.relu(h @ w("dense0.kernel") + w("dense0.bias"))
-            h = h @ w("dense1.kernel") + w("dense1.bias")
-        else:
-            raise ValueError(model)
-        return -(y * jax.nn.log_softmax(h, axis=1)).sum(axis=1).mean()
+            return h @ w("dense1.kernel") + w("dense1.bias")
+        if model == "transformer":
+            emb = w("embed.tokens")
+            h = jax.nn.one_hot(x, emb.shape[0], dtype=jnp.float32) @ emb + w("embed.positions")[None]
+            for l in range(count("block", ".ln1.scale")):
+                blk = f"block{l}"
+                h = h + attention(w, layer_norm(w, h, f"{blk}.ln1"), f"{blk}.attn")
+                m = gelu(layer_norm(w, h, f"{blk}.ln2") @ w(f"{blk}.mlp_in.kernel") + w(f"{blk}.mlp_in.bias"))
+                h = h + (m @ w(f"{blk}.mlp_out.kernel") + w(f"{blk}.mlp_out.bias"))
+            h = layer_norm(w, h, "ln_final")
+            if "w.unembed.kernel" in index:
+                logits = h @ w("unembed.kernel")
+            else:
+                logits = h @ emb.T                       # tied to the token embedding
+            return logits.reshape(-1, logits.shape[-1])
+        if model == "resnet-block":
+            def conv_bn(h, unit):
+                return batch_norm_training(conv(h, w(f"{unit}.conv.kernel"), 1), w(f"{unit}.bn.scale"),
+                                           w(f"{unit}.bn.offset"))
+
+            h = jax.nn.relu(conv_bn(x, "unit0"))
+            h = jax.nn.relu(conv_bn(h, "unit1") + x)
+            pooled = h.sum(axis=(2, 3)) * (1.0 / (h.shape[2] * h.shape[3]))
+            return pooled @ w("classifier.kernel") + w("classifier.bias")
+        raise ValueError(model)
+
+    def loss_fn(weights, x, y):
+        logits = logits_of(weights, x)
+        if model == "transformer":
+            # Labels are the next tokens: one-hot over the vocabulary, flattened like the logits.
+            y = jax.nn.one_hot(y.reshape(-1), logits.shape[-1], dtype=jnp.float32)
+        return -(y * jax.nn.log_softmax(logits, axis=1)).sum(axis=1).mean()
 
     return loss_fn
+
+
+def option_of(model, name, default):
+    args = MODELS.get(model, [])
+    flag = "--" + name
+    return int(args[args.index(flag) + 1]) if flag in args else default
 
 
 def hlo_text(lowered):
@@ -177,7 +255,7 @@ def parity(jax, np, cli, model, steps, tol, workdir):
         sys.exit(2)
 
     # 2. The same step in JAX: (weights..., x, y) -> (loss, new weights...).
-    loss_fn = jax_model(jax, model, names)
+    loss_fn = jax_model(jax, model, names, heads=option_of(model, "heads", 4))
 
     def step(*args):
         weights, x, y = list(args[:n]), args[n], args[n + 1]
