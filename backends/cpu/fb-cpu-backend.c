@@ -1,0 +1,810 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * The CPU backend driver. Compiling turns each computation that runs (the
+ * entry, and every computation it calls through while, conditional, call,
+ * a fusion the code generator does not take, or a runtime function's
+ * to_apply) into a program: a list of steps in schedule order, one per
+ * instruction, each of which is
+ *
+ *   - a generated loop kernel (fb-cpu-codegen.h), split over the thread pool;
+ *   - a dot through BLAS (fb-cpu-gemm.c), or for a kOutput fusion the
+ *     GEMM followed by its elementwise epilogue in one pass;
+ *   - a convolution (im2col + GEMM or direct loops, chosen by timing);
+ *   - a runtime function written in C (fb-cpu-runtime.c);
+ *   - a call of sub-programs (while, conditional, call, other fusions);
+ *   - or nothing at all: parameters, constants, tuples, get-tuple-element,
+ *     reshapes, bitcasts and copies only name an existing buffer.
+ *
+ * Every value that needs memory gets a buffer in one block per program;
+ * buffers whose live ranges do not overlap share memory. Executing runs the
+ * steps in order and copies the root's value out into the caller's arena.
+ */
+#include "fb-cpu-private.h"
+#include "fb-cpu-codegen.h"
+#include "fb-recorder.h"
+
+#include <string.h>
+
+typedef struct _Program Program;
+typedef struct _Exe Exe;
+
+typedef enum {
+  STEP_PARAM, STEP_CONST, STEP_ALIAS, STEP_TUPLE, STEP_GTE,
+  STEP_KERNEL, STEP_DOT, STEP_CONV, STEP_EPILOGUE, STEP_RUNTIME, STEP_CALL, STEP_WHILE, STEP_COND
+} StepKind;
+
+typedef struct {
+  StepKind       kind;
+  FbInstr       *instr;
+  int           *ops;          /* value slots of the operands */
+  FbCpuKernel   *kernel;
+  FbCpuRuntimeFn rt_fn;
+  int            n_programs;
+  Program      **programs;
+  FbLiteral     *out;          /* preallocated output for steps that write memory */
+  FbCpuEpilogue *epilogue;
+  FbLiteral     *product;      /* the GEMM's result before the epilogue */
+} Step;
+
+struct _Program {
+  Exe           *exe;
+  FbComputation *comp;
+  int            n_steps;
+  Step          *steps;
+  FbLiteral    **values;       /* one per step, for the current execution */
+  guint8        *memory;
+  int64_t        memory_bytes;
+  int64_t        naive_bytes;  /* what the buffers would take without reuse */
+};
+
+struct _Exe {
+  FbExecutable   base;
+  FbArena       *arena;        /* shapes and literals of the programs */
+  FbCpuPool     *pool;
+  FbCpuJit      *jit;
+  FbCustomCallMap *own_map;
+  const FbCustomCallMap *custom_calls;
+  GPtrArray     *programs;     /* every Program, owned */
+  GPtrArray     *kernels;      /* every FbCpuKernel, owned */
+  GPtrArray     *epilogues;    /* every FbCpuEpilogue, owned */
+  GHashTable    *by_comp;      /* FbComputation* -> Program* */
+  int            depth;
+  FbRecorder    *recorder;     /* borrowed; NULL: no spans */
+};
+
+void
+_fb_cpu_error (GError **error, const FbInstr *instr, const char *fmt, ...)
+{
+  va_list ap;
+  va_start (ap, fmt);
+  g_autofree char *msg = g_strdup_vprintf (fmt, ap);
+  va_end (ap);
+  g_set_error (error, FB_ERROR, FB_ERROR_RUNTIME, "%%%s: %s", instr ? instr->name : "?", msg);
+}
+
+int64_t
+_fb_cpu_storage_bytes (const FbShape *shape)
+{
+  if (fb_shape_is_tuple (shape))
+    {
+      int64_t b = 0;
+      for (int i = 0; i < shape->n_elems; i++)
+        b += _fb_cpu_storage_bytes (shape->elems[i]);
+      return b;
+    }
+  if (!fb_shape_is_array (shape))
+    return 0;
+  return fb_shape_elements (shape) * fb_elem_type_bytes (shape->type);
+}
+
+void
+_fb_cpu_strides (const FbShape *shape, int64_t *strides)
+{
+  int64_t acc = 1;
+  for (int d = shape->rank - 1; d >= 0; d--)
+    {
+      strides[d] = acc;
+      acc *= shape->dims[d];
+    }
+}
+
+/* ------------------------------------------------------------ compile */
+
+static Program *compile_computation (Exe *exe, FbComputation *comp, GError **error);
+
+static gboolean
+is_alias_op (const FbInstr *i)
+{
+  if (i->opcode == FB_OP_RESHAPE || i->opcode == FB_OP_BITCAST || i->opcode == FB_OP_COPY
+      || i->opcode == FB_OP_OPTIMIZATION_BARRIER)
+    return i->n_operands == 1 && _fb_cpu_storage_bytes (i->shape) == _fb_cpu_storage_bytes (i->operands[0]->shape)
+           && (fb_shape_is_tuple (i->shape) || i->shape->type == i->operands[0]->shape->type);
+  return FALSE;
+}
+
+/* Leaves of a tuple shape get one buffer each; records them in @leaves. */
+static FbLiteral *
+new_output (FbArena *arena, FbShape *shape, GPtrArray *leaves)
+{
+  FbLiteral *lit = fb_arena_new0 (arena, FbLiteral, 1);
+  lit->shape = shape;
+  if (fb_shape_is_tuple (shape))
+    {
+      lit->n_elems = shape->n_elems;
+      lit->elems = fb_arena_new0 (arena, FbLiteral *, shape->n_elems);
+      for (int i = 0; i < shape->n_elems; i++)
+        lit->elems[i] = new_output (arena, shape->elems[i], leaves);
+    }
+  else
+    g_ptr_array_add (leaves, lit);
+  return lit;
+}
+
+typedef struct {
+  int64_t offset, size;
+  int     end;
+} Live;
+
+/* Buffers of one step: placed at the lowest offset that does not overlap a
+ * buffer still live; buffers die after their last use. */
+static void
+plan_memory (Program *prog, GPtrArray **leaves_of, const int *last_use)
+{
+  GArray *live = g_array_new (FALSE, FALSE, sizeof (Live));
+  int64_t top = 0, naive = 0;
+  for (int s = 0; s < prog->n_steps; s++)
+    {
+      GPtrArray *leaves = leaves_of[s];
+      for (guint k = 0; leaves && k < leaves->len; k++)
+        {
+          FbLiteral *leaf = leaves->pdata[k];
+          int64_t size = (_fb_cpu_storage_bytes (leaf->shape) + 63) & ~(int64_t) 63;
+          size = MAX (size, 64);
+          naive += size;
+          /* live is kept sorted by offset */
+          int64_t at = 0;
+          guint pos = 0;
+          for (; pos < live->len; pos++)
+            {
+              Live *l = &g_array_index (live, Live, pos);
+              if (l->offset - at >= size)
+                break;
+              at = MAX (at, l->offset + l->size);
+            }
+          Live nl = { at, size, last_use[s] };
+          g_array_insert_val (live, pos, nl);
+          leaf->data = GSIZE_TO_POINTER ((gsize) at + 1);   /* offset + 1 until the block exists */
+          top = MAX (top, at + size);
+        }
+      for (guint pos = 0; pos < live->len;)
+        if (g_array_index (live, Live, pos).end <= s)
+          g_array_remove_index (live, pos);
+        else
+          pos++;
+    }
+  g_array_free (live, TRUE);
+  prog->memory_bytes = top;
+  prog->naive_bytes = naive;
+  prog->memory = g_malloc0 (MAX (top, 64));
+  for (int s = 0; s < prog->n_steps; s++)
+    for (guint k = 0; leaves_of[s] && k < leaves_of[s]->len; k++)
+      {
+        FbLiteral *leaf = leaves_of[s]->pdata[k];
+        leaf->data = prog->memory + (GPOINTER_TO_SIZE (leaf->data) - 1);
+      }
+}
+
+static gboolean
+choose_step (Exe *exe, Step *st, GPtrArray *to_jit, GError **error)
+{
+  FbInstr *i = st->instr;
+  switch (i->opcode)
+    {
+    case FB_OP_PARAMETER:
+      st->kind = STEP_PARAM;
+      return TRUE;
+    case FB_OP_CONSTANT:
+      st->kind = STEP_CONST;
+      return TRUE;
+    case FB_OP_TUPLE:
+      st->kind = STEP_TUPLE;
+      return TRUE;
+    case FB_OP_GET_TUPLE_ELEMENT:
+      st->kind = STEP_GTE;
+      return TRUE;
+    case FB_OP_AFTER_ALL:
+    case FB_OP_ADD_DEPENDENCY:
+    case FB_OP_DOMAIN:
+      st->kind = STEP_ALIAS;
+      return TRUE;
+    case FB_OP_DOT:
+      st->kind = STEP_DOT;
+      return TRUE;
+    case FB_OP_CONVOLUTION:
+      {
+        const char *how;
+        st->kind = STEP_CONV;
+        return _fb_cpu_conv_choose (exe->pool, i, &how, error);
+      }
+    case FB_OP_WHILE:
+    case FB_OP_CONDITIONAL:
+    case FB_OP_CALL:
+      {
+        FbComputation *called[64];
+        int n = fb_instr_called (i, called, G_N_ELEMENTS (called));
+        st->kind = i->opcode == FB_OP_WHILE ? STEP_WHILE : i->opcode == FB_OP_CONDITIONAL ? STEP_COND : STEP_CALL;
+        st->n_programs = n;
+        st->programs = fb_arena_new0 (exe->arena, Program *, MAX (n, 1));
+        for (int k = 0; k < n; k++)
+          if ((st->programs[k] = compile_computation (exe, called[k], error)) == NULL)
+            return FALSE;
+        /* Keep the condition first for while, and the true branch first
+         * for a pred conditional, whatever the attribute order. */
+        FbAttrKey first = i->opcode == FB_OP_WHILE ? FB_A_CONDITION : FB_A_TRUE_COMPUTATION;
+        if (n == 2 && fb_instr_comp (i, first) == called[1])
+          {
+            Program *t = st->programs[0];
+            st->programs[0] = st->programs[1];
+            st->programs[1] = t;
+          }
+        if ((i->opcode == FB_OP_WHILE && n != 2) || (i->opcode == FB_OP_CONDITIONAL && n < 1))
+          {
+            g_set_error (error, FB_ERROR, FB_ERROR_VERIFY, "%%%s: %s calls %d computations", i->name,
+                         fb_opcode_name (i->opcode), n);
+            return FALSE;
+          }
+        return TRUE;
+      }
+    case FB_OP_CUSTOM_CALL:
+      {
+        const char *target = fb_instr_str (i, FB_A_CUSTOM_CALL_TARGET);
+        if (!fb_custom_call_map_lookup (exe->custom_calls, target ? target : "", NULL, error))
+          return FALSE;
+        break;
+      }
+    default:
+      break;
+    }
+  if (is_alias_op (i))
+    {
+      st->kind = STEP_ALIAS;
+      return TRUE;
+    }
+  if (fb_cpu_can_generate (i))
+    {
+      st->kind = STEP_KERNEL;
+      g_ptr_array_add (to_jit, st);
+      return TRUE;
+    }
+  if (i->opcode == FB_OP_FUSION && (st->epilogue = _fb_cpu_epilogue_new (i)) != NULL)
+    {
+      const FbInstr *p = _fb_cpu_epilogue_product (st->epilogue);
+      const char *how;
+      g_ptr_array_add (exe->epilogues, st->epilogue);
+      st->kind = STEP_EPILOGUE;
+      return p->opcode != FB_OP_CONVOLUTION || _fb_cpu_conv_choose (exe->pool, p, &how, error);
+    }
+  if (i->opcode == FB_OP_FUSION)
+    {
+      /* A fusion the generator does not take (a kOutput fusion around a dot,
+       * a convolution, ...): its computation runs as a program of its own. */
+      st->kind = STEP_CALL;
+      st->n_programs = 1;
+      st->programs = fb_arena_new0 (exe->arena, Program *, 1);
+      return (st->programs[0] = compile_computation (exe, fb_instr_comp (i, FB_A_CALLS), error)) != NULL;
+    }
+  g_autoptr (GError) why = NULL;
+  st->rt_fn = _fb_cpu_runtime_lookup (i, &why);
+  if (st->rt_fn == NULL)
+    {
+      g_autoptr (GString) gen = g_string_new (NULL);
+      fb_cpu_can_generate_why (i, gen);
+      g_set_error (error, FB_ERROR, FB_ERROR_UNSUPPORTED,
+                   "%%%s: the CPU backend cannot run %s: %s%s%s", i->name, fb_opcode_name (i->opcode),
+                   why->message, gen->len ? "; not generated either: " : "", gen->str);
+      return FALSE;
+    }
+  st->kind = STEP_RUNTIME;
+  FbComputation *called[64];
+  int n = fb_instr_called (i, called, G_N_ELEMENTS (called));
+  st->n_programs = n;
+  st->programs = fb_arena_new0 (exe->arena, Program *, MAX (n, 1));
+  for (int k = 0; k < n; k++)
+    if ((st->programs[k] = compile_computation (exe, called[k], error)) == NULL)
+      return FALSE;
+  return TRUE;
+}
+
+static Program *
+compile_computation (Exe *exe, FbComputation *comp, GError **error)
+{
+  Program *prog = g_hash_table_lookup (exe->by_comp, comp);
+  if (prog != NULL)
+    return prog;
+  if (comp == NULL)
+    {
+      g_set_error (error, FB_ERROR, FB_ERROR_VERIFY, "an instruction calls no computation");
+      return NULL;
+    }
+  if (exe->depth > 64)
+    {
+      g_set_error (error, FB_ERROR, FB_ERROR_VERIFY, "computation %s: calls nest more than 64 deep", comp->name);
+      return NULL;
+    }
+  exe->depth++;
+
+  prog = g_new0 (Program, 1);
+  prog->exe = exe;
+  prog->comp = comp;
+  prog->n_steps = comp->n_instrs;
+  prog->steps = g_new0 (Step, MAX (prog->n_steps, 1));
+  prog->values = g_new0 (FbLiteral *, MAX (prog->n_steps, 1));
+  g_ptr_array_add (exe->programs, prog);
+  g_hash_table_insert (exe->by_comp, comp, prog);
+
+  /* The text order (or the schedule, when the module is scheduled) is a
+   * valid order: operands come before their users. */
+  g_autoptr (GHashTable) slot = g_hash_table_new (NULL, NULL);
+  int s = 0;
+  for (FbInstr *i = comp->first; i; i = i->next, s++)
+    {
+      g_hash_table_insert (slot, i, GINT_TO_POINTER (s + 1));
+      prog->steps[s].instr = i;
+    }
+
+  g_autoptr (GPtrArray) to_jit = g_ptr_array_new ();
+  g_autofree int *last_use = g_new0 (int, MAX (prog->n_steps, 1));
+  g_autofree int *owner = g_new0 (int, MAX (prog->n_steps, 1));
+  GPtrArray **leaves_of = g_new0 (GPtrArray *, MAX (prog->n_steps, 1));
+  gboolean ok = TRUE;
+  for (s = 0; s < prog->n_steps && ok; s++)
+    {
+      Step *st = &prog->steps[s];
+      FbInstr *i = st->instr;
+      st->ops = fb_arena_new0 (exe->arena, int, MAX (i->n_operands, 1));
+      for (int k = 0; k < i->n_operands; k++)
+        {
+          int o = GPOINTER_TO_INT (g_hash_table_lookup (slot, i->operands[k])) - 1;
+          if (o < 0 || o >= s)
+            {
+              g_set_error (error, FB_ERROR, FB_ERROR_VERIFY, "%%%s: operand %%%s is not defined before it in %s",
+                           i->name, i->operands[k]->name, comp->name);
+              ok = FALSE;
+              break;
+            }
+          st->ops[k] = o;
+        }
+      if (!ok || !(ok = choose_step (exe, st, to_jit, error)))
+        break;
+
+      owner[s] = s;
+      last_use[s] = s;
+      switch (st->kind)
+        {
+        case STEP_PARAM:
+        case STEP_CONST:
+          break;
+        case STEP_ALIAS:
+        case STEP_TUPLE:
+        case STEP_GTE:
+          /* Names operands' buffers: keep them alive as long as this. */
+          owner[s] = -1;
+          break;
+        default:
+          leaves_of[s] = g_ptr_array_new ();
+          st->out = new_output (exe->arena, i->shape, leaves_of[s]);
+          if (st->kind == STEP_EPILOGUE)
+            st->product = new_output (exe->arena, _fb_cpu_epilogue_product (st->epilogue)->shape, leaves_of[s]);
+          break;
+        }
+    }
+
+  if (ok)
+    {
+      /* Last uses, through aliases: a use of an alias is a use of every
+       * buffer it may name. Walk backwards so that alias ends are known. */
+      g_autofree int *end = g_new0 (int, MAX (prog->n_steps, 1));
+      for (s = 0; s < prog->n_steps; s++)
+        end[s] = s;
+      for (s = 0; s < prog->n_steps; s++)
+        if (prog->steps[s].instr == comp->root)
+          end[s] = G_MAXINT;
+      for (s = prog->n_steps - 1; s >= 0; s--)
+        {
+          Step *st = &prog->steps[s];
+          for (int k = 0; k < st->instr->n_operands; k++)
+            {
+              int o = st->ops[k];
+              int e = owner[s] == -1 ? end[s] : s;
+              end[o] = MAX (end[o], e);
+            }
+        }
+      for (s = 0; s < prog->n_steps; s++)
+        last_use[s] = end[s];
+      plan_memory (prog, leaves_of, last_use);
+    }
+  for (s = 0; s < prog->n_steps; s++)
+    if (leaves_of[s])
+      g_ptr_array_free (leaves_of[s], TRUE);
+  g_free (leaves_of);
+
+  if (ok && to_jit->len > 0)
+    {
+      g_autofree FbInstr **instrs = g_new (FbInstr *, to_jit->len);
+      g_autofree FbCpuKernel **kernels = g_new0 (FbCpuKernel *, to_jit->len);
+      for (guint k = 0; k < to_jit->len; k++)
+        instrs[k] = ((Step *) to_jit->pdata[k])->instr;
+      ok = fb_cpu_jit_compile (exe->jit, to_jit->len, instrs, kernels, error);
+      for (guint k = 0; ok && k < to_jit->len; k++)
+        {
+          ((Step *) to_jit->pdata[k])->kernel = kernels[k];
+          g_ptr_array_add (exe->kernels, kernels[k]);
+        }
+    }
+  exe->depth--;
+  return ok ? prog : NULL;
+}
+
+/* ------------------------------------------------------------ execute */
+
+static FbLiteral *run_program (Program *prog, FbArena *scratch, int n_args, FbLiteral *const *args,
+                               GError **error);
+
+static FbLiteral *
+call_program (gpointer program, FbArena *arena, int n_args, FbLiteral *const *args, GError **error)
+{
+  return run_program (program, arena, n_args, args, error);
+}
+
+/* Copies the array leaves of @src into those of @dst (same structure). */
+static void
+copy_into (FbLiteral *dst, const FbLiteral *src)
+{
+  if (dst->elems != NULL)
+    {
+      for (int i = 0; i < dst->n_elems && i < src->n_elems; i++)
+        copy_into (dst->elems[i], src->elems[i]);
+      return;
+    }
+  if (dst->data != src->data && src->data != NULL)
+    memmove (dst->data, src->data, _fb_cpu_storage_bytes (dst->shape));
+}
+
+typedef struct {
+  FbCpuKernel *kernel;
+  void       **buffers;
+  FbRecorder  *recorder;       /* NULL: no spans */
+  GThread     *caller;         /* its chunks are inside the kernel's own span */
+  const FbInstr *instr;
+} KernelJob;
+
+static void
+kernel_range (gpointer data, int64_t begin, int64_t end)
+{
+  KernelJob *job = data;
+  if (job->recorder == NULL || g_thread_self () == job->caller)
+    {
+      job->kernel->fn ((void *const *) job->buffers, begin, end);
+      return;
+    }
+  /* A chunk on a worker thread: a span of its own on the worker's track. */
+  FbRecorderScope scope;
+  fb_recorder_begin_kernel (job->recorder, &scope, (int) CLAMP (job->instr->id, 0, G_MAXINT),
+                            job->instr->name, (guint) MAX (job->instr->n_prov, 0),
+                            (const gint64 *) job->instr->prov);
+  job->kernel->fn ((void *const *) job->buffers, begin, end);
+  fb_recorder_end (job->recorder, &scope);
+}
+
+static void
+collect_leaves (FbLiteral *lit, void **buffers, int *n)
+{
+  if (lit->elems != NULL)
+    for (int i = 0; i < lit->n_elems; i++)
+      collect_leaves (lit->elems[i], buffers, n);
+  else
+    buffers[(*n)++] = lit->data;
+}
+
+static gboolean
+run_kernel (Program *prog, Step *st, GError **error)
+{
+  FbCpuKernel *k = st->kernel;
+  void *buffers[k->n_buffers + 1];
+  int n = 0;
+  collect_leaves (st->out, buffers, &n);
+  if (n != k->n_outputs)
+    {
+      _fb_cpu_error (error, st->instr, "the kernel expects %d outputs, the value has %d", k->n_outputs, n);
+      return FALSE;
+    }
+  for (int o = 0; o < st->instr->n_operands; o++)
+    buffers[n++] = prog->values[st->ops[o]]->data;
+  KernelJob job = { k, buffers, prog->exe->recorder, g_thread_self (), st->instr };
+  int64_t inner = MAX (k->inner_elements, 1);
+  int64_t grain = MAX (1, 16384 / inner);
+  _fb_cpu_pool_parallel_for (prog->exe->pool, k->outer_extent, grain, kernel_range, &job);
+  return TRUE;
+}
+
+static FbLiteral *
+alias_literal (FbArena *arena, FbShape *shape, FbLiteral *src)
+{
+  FbLiteral *lit = fb_arena_new0 (arena, FbLiteral, 1);
+  *lit = *src;
+  lit->shape = shape;
+  return lit;
+}
+
+static gboolean
+run_step (Program *prog, Step *st, FbArena *scratch, int n_args, FbLiteral *const *args, GError **error)
+{
+  FbInstr *i = st->instr;
+  int s = st - prog->steps;
+  Exe *exe = prog->exe;
+  FbLiteral *ops[MAX (i->n_operands, 1)];
+  for (int k = 0; k < i->n_operands; k++)
+    ops[k] = prog->values[st->ops[k]];
+
+  switch (st->kind)
+    {
+    case STEP_PARAM:
+      if (i->parameter_number < 0 || i->parameter_number >= n_args)
+        {
+          _fb_cpu_error (error, i, "parameter %" G_GINT64_FORMAT " was not given", i->parameter_number);
+          return FALSE;
+        }
+      prog->values[s] = args[i->parameter_number];
+      return TRUE;
+    case STEP_CONST:
+      if (i->literal == NULL)
+        {
+          prog->values[s] = fb_literal_new (scratch, i->shape);
+          return TRUE;
+        }
+      prog->values[s] = i->literal;
+      return TRUE;
+    case STEP_ALIAS:
+      prog->values[s] = i->n_operands > 0 ? alias_literal (scratch, i->shape, ops[0]) : fb_literal_new (scratch, i->shape);
+      return TRUE;
+    case STEP_TUPLE:
+      {
+        FbLiteral *lit = fb_arena_new0 (scratch, FbLiteral, 1);
+        lit->shape = i->shape;
+        lit->n_elems = i->n_operands;
+        lit->elems = fb_arena_new0 (scratch, FbLiteral *, MAX (i->n_operands, 1));
+        for (int k = 0; k < i->n_operands; k++)
+          lit->elems[k] = ops[k];
+        prog->values[s] = lit;
+        return TRUE;
+      }
+    case STEP_GTE:
+      {
+        int64_t idx = fb_instr_int (i, FB_A_INDEX, -1);
+        if (ops[0]->elems == NULL || idx < 0 || idx >= ops[0]->n_elems)
+          {
+            _fb_cpu_error (error, i, "tuple index %" G_GINT64_FORMAT " is out of range", idx);
+            return FALSE;
+          }
+        prog->values[s] = ops[0]->elems[idx];
+        return TRUE;
+      }
+    case STEP_KERNEL:
+      prog->values[s] = st->out;
+      return run_kernel (prog, st, error);
+    case STEP_DOT:
+      prog->values[s] = st->out;
+      return _fb_cpu_dot (exe->pool, i, ops[0], ops[1], st->out, error);
+    case STEP_EPILOGUE:
+      {
+        const FbInstr *p = _fb_cpu_epilogue_product (st->epilogue);
+        FbLiteral *pops[2];
+        for (int k = 0; k < 2 && k < p->n_operands; k++)
+          {
+            int64_t pn = p->operands[k]->parameter_number;
+            if (pn < 0 || pn >= i->n_operands)
+              {
+                _fb_cpu_error (error, i, "the product reads a parameter the fusion does not have");
+                return FALSE;
+              }
+            pops[k] = ops[pn];
+          }
+        gboolean ok;
+        if (p->opcode == FB_OP_DOT)
+          ok = _fb_cpu_dot (exe->pool, p, pops[0], pops[1], st->product, error);
+        else
+          {
+            FbCpuRt rt = { exe->pool, scratch, exe->custom_calls, call_program, 0, NULL };
+            ok = _fb_cpu_convolution (&rt, p, pops, st->product, error);
+          }
+        prog->values[s] = st->out;
+        return ok && _fb_cpu_epilogue_run (exe->pool, st->epilogue, ops, st->product, st->out, error);
+      }
+    case STEP_CONV:
+    case STEP_RUNTIME:
+      {
+        FbCpuRt rt = { exe->pool, scratch, exe->custom_calls, call_program, st->n_programs,
+                       (gpointer *) st->programs };
+        prog->values[s] = st->out;
+        return (st->kind == STEP_CONV ? _fb_cpu_convolution : st->rt_fn) (&rt, i, ops, st->out, error);
+      }
+    case STEP_CALL:
+      {
+        FbLiteral *r = run_program (st->programs[0], scratch, i->n_operands, ops, error);
+        if (r == NULL)
+          return FALSE;
+        copy_into (st->out, r);
+        prog->values[s] = st->out;
+        return TRUE;
+      }
+    case STEP_COND:
+      {
+        int64_t b = fb_literal_get_s64 (ops[0], 0);
+        int n_branches = st->n_programs;
+        if (ops[0]->shape->type == FB_PRED)
+          b = b ? 0 : 1;   /* true_computation first */
+        else if (b < 0 || b >= n_branches)
+          b = n_branches - 1;
+        FbLiteral *r = run_program (st->programs[b], scratch, 1, &ops[1 + b], error);
+        if (r == NULL)
+          return FALSE;
+        copy_into (st->out, r);
+        prog->values[s] = st->out;
+        return TRUE;
+      }
+    case STEP_WHILE:
+      {
+        copy_into (st->out, ops[0]);
+        prog->values[s] = st->out;
+        for (;;)
+          {
+            FbLiteral *state = st->out;
+            FbLiteral *c = run_program (st->programs[0], scratch, 1, &state, error);
+            if (c == NULL)
+              return FALSE;
+            if (!fb_literal_get_s64 (c, 0))
+              return TRUE;
+            FbLiteral *r = run_program (st->programs[1], scratch, 1, &state, error);
+            if (r == NULL)
+              return FALSE;
+            copy_into (st->out, r);
+          }
+      }
+    }
+  return TRUE;
+}
+
+/* run_step inside a kernel span on the calling thread, for the steps of
+ * the entry computation that do work (when a recorder is set). */
+static gboolean
+run_step_recorded (Program *prog, Step *st, FbArena *scratch, int n_args, FbLiteral *const *args,
+                   GError **error)
+{
+  FbInstr *i = st->instr;
+  if (st->kind == STEP_PARAM || st->kind == STEP_CONST || st->kind == STEP_ALIAS
+      || st->kind == STEP_TUPLE || st->kind == STEP_GTE)
+    return run_step (prog, st, scratch, n_args, args, error);
+  FbRecorderScope scope;
+  fb_recorder_begin_kernel (prog->exe->recorder, &scope, (int) CLAMP (i->id, 0, G_MAXINT), i->name,
+                            (guint) MAX (i->n_prov, 0), (const gint64 *) i->prov);
+  gboolean ok = run_step (prog, st, scratch, n_args, args, error);
+  fb_recorder_end (prog->exe->recorder, &scope);
+  return ok;
+}
+
+static FbLiteral *
+run_program (Program *prog, FbArena *scratch, int n_args, FbLiteral *const *args, GError **error)
+{
+  gboolean record = prog->exe->recorder != NULL && prog->comp->is_entry;
+  for (int s = 0; s < prog->n_steps; s++)
+    if (!(record ? run_step_recorded : run_step) (prog, &prog->steps[s], scratch, n_args, args, error))
+      return NULL;
+  for (int s = prog->n_steps - 1; s >= 0; s--)
+    if (prog->steps[s].instr == prog->comp->root)
+      return prog->values[s];
+  g_set_error (error, FB_ERROR, FB_ERROR_VERIFY, "computation %s has no root", prog->comp->name);
+  return NULL;
+}
+
+/* ------------------------------------------------------------ backend */
+
+static gboolean
+cpu_available (GError **error)
+{
+  return TRUE;
+}
+
+static void cpu_free (FbExecutable *base);
+
+static FbExecutable *
+cpu_compile (FbModule *module, const FbBackendOptions *options, GError **error)
+{
+  g_return_val_if_fail (module != NULL, NULL);
+  if (module->entry == NULL)
+    {
+      g_set_error (error, FB_ERROR, FB_ERROR_VERIFY, "the module has no entry computation");
+      return NULL;
+    }
+  Exe *exe = g_new0 (Exe, 1);
+  exe->base.backend = &fb_cpu_backend;
+  exe->base.module = module;
+  exe->arena = fb_arena_new ();
+  exe->programs = g_ptr_array_new ();
+  exe->kernels = g_ptr_array_new ();
+  exe->epilogues = g_ptr_array_new_with_free_func ((GDestroyNotify) _fb_cpu_epilogue_free);
+  exe->by_comp = g_hash_table_new (NULL, NULL);
+  exe->pool = _fb_cpu_pool_new (options ? options->threads : 0);
+  exe->recorder = options ? options->recorder : NULL;
+  if (options && options->custom_calls)
+    exe->custom_calls = options->custom_calls;
+  else
+    exe->custom_calls = exe->own_map = fb_custom_call_map_new ();
+  exe->jit = fb_cpu_jit_new (NULL, error);
+  if (exe->jit == NULL || compile_computation (exe, module->entry, error) == NULL)
+    {
+      cpu_free (&exe->base);
+      return NULL;
+    }
+  return &exe->base;
+}
+
+static FbLiteral *
+cpu_execute (FbExecutable *base, FbArena *arena, int n_args, FbLiteral *const *args, GError **error)
+{
+  Exe *exe = (Exe *) base;
+  FbComputation *entry = base->module->entry;
+  if (n_args != entry->n_params)
+    {
+      g_set_error (error, FB_ERROR, FB_ERROR_USAGE, "the entry computation takes %d arguments, %d were given",
+                   entry->n_params, n_args);
+      return NULL;
+    }
+  for (int p = 0; p < n_args; p++)
+    if (args[p] == NULL || entry->params[p] == NULL || !fb_shape_compatible (args[p]->shape, entry->params[p]->shape))
+      {
+        g_autofree char *want = entry->params[p] ? fb_shape_to_string (entry->params[p]->shape) : g_strdup ("?");
+        g_set_error (error, FB_ERROR, FB_ERROR_USAGE, "argument %d does not have the parameter's shape %s", p, want);
+        return NULL;
+      }
+  Program *main = g_hash_table_lookup (exe->by_comp, entry);
+  FbArena *scratch = fb_arena_new ();
+  FbLiteral *r = run_program (main, scratch, n_args, args, error);
+  FbLiteral *out = r ? fb_literal_copy (arena, r) : NULL;
+  fb_arena_free (scratch);
+  return out;
+}
+
+static void
+cpu_free (FbExecutable *base)
+{
+  Exe *exe = (Exe *) base;
+  if (exe == NULL)
+    return;
+  for (guint k = 0; k < exe->programs->len; k++)
+    {
+      Program *p = exe->programs->pdata[k];
+      g_free (p->steps);
+      g_free (p->values);
+      g_free (p->memory);
+      g_free (p);
+    }
+  g_ptr_array_free (exe->programs, TRUE);
+  for (guint k = 0; k < exe->kernels->len; k++)
+    fb_cpu_kernel_free (exe->kernels->pdata[k]);
+  g_ptr_array_free (exe->kernels, TRUE);
+  g_ptr_array_free (exe->epilogues, TRUE);
+  g_clear_pointer (&exe->jit, fb_cpu_jit_free);
+  g_hash_table_unref (exe->by_comp);
+  _fb_cpu_pool_free (exe->pool);
+  fb_custom_call_map_free (exe->own_map);
+  fb_arena_free (exe->arena);
+  g_free (exe);
+}
+
+const FbBackend fb_cpu_backend = {
+  .name = "cpu",
+  .available = cpu_available,
+  .compile = cpu_compile,
+  .execute = cpu_execute,
+  .free = cpu_free,
+};

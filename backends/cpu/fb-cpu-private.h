@@ -1,0 +1,104 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * Internals of the CPU backend, shared by its files: the thread pool
+ * (fb-cpu-threads.c), dot through a tuned BLAS (fb-cpu-gemm.c), the runtime
+ * functions written in C for the operations that are not generated as loop
+ * kernels (fb-cpu-runtime.c), and the driver that ties them together
+ * (fb-cpu-backend.c).
+ *
+ * Values at run time are FbLiterals whose data points into the executable's
+ * buffers: dense, row-major in logical order, exactly what the generated
+ * kernels read and write.
+ */
+#pragma once
+
+#include "fb-ir.h"
+#include "fb-backend.h"
+
+G_BEGIN_DECLS
+
+extern const FbBackend fb_cpu_backend;
+
+/* ------------------------------------------------------------ threads */
+
+typedef struct _FbCpuPool FbCpuPool;
+typedef void (*FbCpuRangeFn) (gpointer data, int64_t begin, int64_t end);
+
+/* @threads <= 0: one per core. */
+FbCpuPool *_fb_cpu_pool_new          (int threads);
+void       _fb_cpu_pool_free         (FbCpuPool *pool);
+int        _fb_cpu_pool_threads      (FbCpuPool *pool);
+/* Runs @fn over [0, @n) in chunks of at least @grain, on every thread of the
+ * pool (the caller takes part), and returns once all chunks ran. */
+void       _fb_cpu_pool_parallel_for (FbCpuPool *pool, int64_t n, int64_t grain,
+                                      FbCpuRangeFn fn, gpointer data);
+/* Brackets a BLAS call: the pool's workers are idle meanwhile and the BLAS
+ * library gets the pool's thread count, so the two never run at once. */
+void       _fb_cpu_pool_blas_begin   (FbCpuPool *pool);
+void       _fb_cpu_pool_blas_end     (FbCpuPool *pool);
+
+/* --------------------------------------------------------------- gemm */
+
+/* The BLAS library in use ("OpenBLAS 0.3.21 (pthread)") and why it was chosen. */
+const char *_fb_cpu_gemm_library (void);
+/* out = dot (lhs, rhs) with @dot's dimension numbers; f32/f64 directly,
+ * f16/bf16 through f32, integers by a C loop. */
+gboolean    _fb_cpu_dot (FbCpuPool *pool, const FbInstr *dot, const FbLiteral *lhs,
+                         const FbLiteral *rhs, FbLiteral *out, GError **error);
+/* Row-major C[m,n] (+)= A[m,k] * B[k,n] in f32 (with transposes). */
+void        _fb_cpu_sgemm (FbCpuPool *pool, gboolean ta, gboolean tb, int64_t m, int64_t n, int64_t k,
+                           const float *a, int64_t lda, const float *b, int64_t ldb,
+                           float beta, float *c, int64_t ldc);
+
+/* A kOutput fusion run as its product (dot or convolution) and then the
+ * elementwise epilogue in one pass; NULL when @fusion is not of that form. */
+typedef struct _FbCpuEpilogue FbCpuEpilogue;
+FbCpuEpilogue *_fb_cpu_epilogue_new     (const FbInstr *fusion);
+void           _fb_cpu_epilogue_free    (FbCpuEpilogue *ep);
+const FbInstr *_fb_cpu_epilogue_product (FbCpuEpilogue *ep);
+/* @ops: the fusion's operands; @product: the product's value (f32). */
+gboolean       _fb_cpu_epilogue_run     (FbCpuPool *pool, FbCpuEpilogue *ep, FbLiteral *const *ops,
+                                         const FbLiteral *product, FbLiteral *out, GError **error);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (FbCpuEpilogue, _fb_cpu_epilogue_free)
+
+/* ------------------------------------------------------------ runtime */
+
+/* Calls a compiled computation (reduce's to_apply, sort's comparator, while
+ * body, ...): the result lives in @arena. */
+typedef FbLiteral *(*FbCpuCallFn) (gpointer program, FbArena *arena, int n_args,
+                                   FbLiteral *const *args, GError **error);
+
+typedef struct {
+  FbCpuPool             *pool;
+  FbArena               *arena;        /* scratch for this execution */
+  const FbCustomCallMap *custom_calls;
+  FbCpuCallFn            call;
+  /* The compiled sub-programs of the instruction's called computations, in
+   * fb_instr_called order. */
+  int                    n_programs;
+  gpointer              *programs;
+} FbCpuRt;
+
+/* A runtime function: computes @instr from @ops into @out, whose shape is
+ * the instruction's and whose data (and tuple leaves) are already allocated. */
+typedef gboolean (*FbCpuRuntimeFn) (FbCpuRt *rt, const FbInstr *instr, FbLiteral *const *ops,
+                                    FbLiteral *out, GError **error);
+
+/* The C runtime function for @instr, or NULL with an FB_ERROR_UNSUPPORTED
+ * error saying why there is none. */
+FbCpuRuntimeFn _fb_cpu_runtime_lookup (const FbInstr *instr, GError **error);
+
+/* Convolution: picks im2col + GEMM or direct loops for the shape by timing
+ * both once (cached per shape); @how receives "im2col" or "direct". */
+gboolean _fb_cpu_conv_choose (FbCpuPool *pool, const FbInstr *conv, const char **how, GError **error);
+gboolean _fb_cpu_convolution (FbCpuRt *rt, const FbInstr *instr, FbLiteral *const *ops,
+                              FbLiteral *out, GError **error);
+
+/* Sets `%name: message` in FB_ERROR_RUNTIME. */
+void _fb_cpu_error (GError **error, const FbInstr *instr, const char *fmt, ...) G_GNUC_PRINTF (3, 4);
+void _fb_cpu_strides (const FbShape *shape, int64_t *strides);
+/* Bytes a value takes in memory: one element every fb_elem_type_bytes, so
+ * sub-byte types (pred, s4, ...) take a byte each, unlike fb_shape_bytes. */
+int64_t _fb_cpu_storage_bytes (const FbShape *shape);
+
+G_END_DECLS

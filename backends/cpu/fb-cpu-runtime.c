@@ -1,0 +1,1327 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * Runtime functions of the CPU backend: the operations that are not
+ * generated as loop kernels and are not a plain GEMM, written in C with
+ * XLA's semantics: reduce and reduce-window with any reducer,
+ * select-and-scatter, batch normalisation, gather, scatter, sort, top-k and
+ * the custom calls the custom-call map resolves.
+ *
+ * Elements are read and written as doubles, which holds every value of the
+ * types these functions see in practice (floats up to f64, integers up to
+ * 2^53); after every combination a float result is rounded to its element
+ * type, so an f32 reduction rounds like one computed in f32. A reducer or
+ * comparator that is one binary op or compare of its parameters is applied
+ * inline; any other is a compiled sub-program called once per element.
+ */
+#include "fb-cpu-private.h"
+
+#include <math.h>
+#include <string.h>
+
+#define MAX_RANK 16
+#define MAX_VARIADIC 8
+
+static inline double
+get (const FbLiteral *lit, int64_t i)
+{
+  switch (lit->shape->type)
+    {
+    case FB_F32: return ((const float *) lit->data)[i];
+    case FB_F64: return ((const double *) lit->data)[i];
+    case FB_S32: return ((const int32_t *) lit->data)[i];
+    case FB_PRED: return lit->data[i] != 0;
+    default:
+      return fb_elem_type_is_float (lit->shape->type) ? fb_literal_get_f64 (lit, i)
+                                                     : (double) fb_literal_get_s64 (lit, i);
+    }
+}
+
+static inline void
+set (FbLiteral *lit, int64_t i, double v)
+{
+  switch (lit->shape->type)
+    {
+    case FB_F32: ((float *) lit->data)[i] = (float) v; return;
+    case FB_F64: ((double *) lit->data)[i] = v; return;
+    case FB_S32: ((int32_t *) lit->data)[i] = (int32_t) (int64_t) v; return;
+    case FB_PRED: lit->data[i] = v != 0; return;
+    default:
+      if (fb_elem_type_is_float (lit->shape->type))
+        fb_literal_set_f64 (lit, i, v);
+      else
+        fb_literal_set_s64 (lit, i, (int64_t) v);
+    }
+}
+
+/* Rounds @v to what an element of @t can hold. */
+static inline double
+round_to (FbElemType t, double v)
+{
+  switch (t)
+    {
+    case FB_F32: return (float) v;
+    case FB_F64: return v;
+    case FB_BF16: return fb_bf16_to_f32 (fb_f32_to_bf16 ((float) v));
+    case FB_F16: return fb_f16_to_f32 (fb_f32_to_f16 ((float) v));
+    case FB_PRED: return v != 0;
+    default:
+      if (fb_elem_type_is_float (t))
+        {
+          guint8 b[8];
+          fb_float_encode (t, b, v);
+          return fb_float_decode (t, b);
+        }
+      return v;
+    }
+}
+
+static gboolean
+next_index (int64_t *idx, const FbShape *shape)
+{
+  for (int d = shape->rank - 1; d >= 0; d--)
+    {
+      if (++idx[d] < shape->dims[d])
+        return TRUE;
+      idx[d] = 0;
+    }
+  return FALSE;
+}
+
+static FbLiteral *
+leaf (FbLiteral *out, int i)
+{
+  return out->elems ? out->elems[i] : out;
+}
+
+/* ------------------------------------------------------------ applier */
+
+/* Applies a scalar computation (reducer, scatter combiner, comparator). */
+typedef struct {
+  FbCpuRt       *rt;
+  gpointer       program;
+  FbComputation *comp;
+  int            n_params;
+  FbElemType     types[2 * MAX_VARIADIC];
+  FbLiteral     *args[2 * MAX_VARIADIC];
+  FbOpcode       fast;        /* FB_N_OPCODES: call the program */
+  gboolean       swapped;     /* the fast op reads parameter 1 first */
+  const char    *direction;   /* fast compare */
+} Applier;
+
+static gboolean
+param_pair (const FbInstr *root, int *a, int *b)
+{
+  if (root->n_operands != 2 || root->operands[0]->opcode != FB_OP_PARAMETER
+      || root->operands[1]->opcode != FB_OP_PARAMETER)
+    return FALSE;
+  *a = (int) root->operands[0]->parameter_number;
+  *b = (int) root->operands[1]->parameter_number;
+  return TRUE;
+}
+
+/* The computation of attribute @key (to_apply, select, scatter) and its program. */
+static gboolean
+applier_init (Applier *ap, FbCpuRt *rt, const FbInstr *instr, FbAttrKey key, int n_params,
+              const FbElemType *types, GError **error)
+{
+  memset (ap, 0, sizeof *ap);
+  ap->rt = rt;
+  ap->fast = FB_N_OPCODES;
+  FbComputation *called[8];
+  int n = fb_instr_called (instr, called, 8);
+  FbComputation *want = fb_instr_comp (instr, key);
+  int program_index = 0;
+  while (program_index < n && called[program_index] != want)
+    program_index++;
+  if (want == NULL || program_index >= n || program_index >= rt->n_programs || n_params > 2 * MAX_VARIADIC)
+    {
+      _fb_cpu_error (error, instr, "the instruction calls no computation to apply");
+      return FALSE;
+    }
+  ap->comp = called[program_index];
+  ap->program = rt->programs[program_index];
+  ap->n_params = n_params;
+  if (ap->comp->n_params != n_params)
+    {
+      _fb_cpu_error (error, instr, "%s must take %d scalar parameters, it takes %d", ap->comp->name,
+                     n_params, ap->comp->n_params);
+      return FALSE;
+    }
+  for (int i = 0; i < n_params; i++)
+    {
+      ap->types[i] = types[i];
+      ap->args[i] = fb_literal_new (rt->arena, fb_shape_new_scalar (rt->arena, types[i]));
+    }
+  const FbInstr *root = ap->comp->root;
+  int a, b;
+  if (n_params == 2 && root && param_pair (root, &a, &b) && a != b
+      && fb_shape_is_array (root->shape) && root->shape->rank == 0)
+    {
+      switch (root->opcode)
+        {
+        case FB_OP_ADD: case FB_OP_MULTIPLY: case FB_OP_MAXIMUM: case FB_OP_MINIMUM:
+        case FB_OP_AND: case FB_OP_OR:
+          if (fb_elem_type_is_float (types[0]) || root->opcode == FB_OP_ADD || root->opcode == FB_OP_MAXIMUM
+              || root->opcode == FB_OP_MINIMUM || types[0] == FB_PRED)
+            ap->fast = root->opcode;
+          break;
+        case FB_OP_COMPARE:
+          {
+            const char *dir = fb_instr_str (root, FB_A_DIRECTION);
+            const char *type = fb_instr_str (root, FB_A_COMPARE_TYPE);
+            if (dir && (type == NULL || strcmp (type, "TOTALORDER") != 0 || !fb_elem_type_is_float (types[0])))
+              {
+                ap->fast = FB_OP_COMPARE;
+                ap->direction = dir;
+              }
+            break;
+          }
+        default:
+          break;
+        }
+      ap->swapped = a == 1;
+    }
+  return TRUE;
+}
+
+static inline double
+fast_apply (FbOpcode op, const char *dir, double x, double y)
+{
+  switch (op)
+    {
+    case FB_OP_ADD: return x + y;
+    case FB_OP_MULTIPLY: return x * y;
+    case FB_OP_MAXIMUM: return isnan (y) ? y : (x >= y || isnan (x)) ? x : y;
+    case FB_OP_MINIMUM: return isnan (y) ? y : (x <= y || isnan (x)) ? x : y;
+    case FB_OP_AND: return (x != 0) && (y != 0);
+    case FB_OP_OR: return (x != 0) || (y != 0);
+    case FB_OP_COMPARE:
+      if (dir[0] == 'L')
+        return dir[1] == 'T' ? x < y : x <= y;
+      if (dir[0] == 'G')
+        return dir[1] == 'T' ? x > y : x >= y;
+      if (dir[0] == 'E')
+        return x == y;
+      return x != y;
+    default:
+      return 0;
+    }
+}
+
+/* res[0..n_out) = comp (in[0..n_params)); all as doubles. */
+static gboolean
+applier_call (Applier *ap, const double *in, double *res, int n_out, GError **error)
+{
+  if (ap->fast != FB_N_OPCODES)
+    {
+      double x = ap->swapped ? in[1] : in[0], y = ap->swapped ? in[0] : in[1];
+      double r = fast_apply (ap->fast, ap->direction, x, y);
+      res[0] = ap->fast == FB_OP_COMPARE ? r : round_to (ap->types[0], r);
+      return TRUE;
+    }
+  for (int i = 0; i < ap->n_params; i++)
+    set (ap->args[i], 0, in[i]);
+  FbLiteral *r = ap->rt->call (ap->program, ap->rt->arena, ap->n_params, ap->args, error);
+  if (r == NULL)
+    return FALSE;
+  for (int i = 0; i < n_out; i++)
+    {
+      const FbLiteral *l = r->elems ? (i < r->n_elems ? r->elems[i] : NULL) : (i == 0 ? r : NULL);
+      if (l == NULL || l->data == NULL)
+        {
+          g_set_error (error, FB_ERROR, FB_ERROR_RUNTIME, "%s returned too few values", ap->comp->name);
+          return FALSE;
+        }
+      res[i] = get (l, 0);
+    }
+  return TRUE;
+}
+
+/* ------------------------------------------------------------- reduce */
+
+static gboolean
+rt_reduce (FbCpuRt *rt, const FbInstr *instr, FbLiteral *const *ops, FbLiteral *out, GError **error)
+{
+  int n = instr->n_operands / 2;
+  if (n < 1 || n > MAX_VARIADIC)
+    {
+      _fb_cpu_error (error, instr, "reduce takes 1 to %d inputs and as many init values", MAX_VARIADIC);
+      return FALSE;
+    }
+  const FbShape *is = ops[0]->shape;
+  FbElemType types[2 * MAX_VARIADIC];
+  for (int i = 0; i < n; i++)
+    types[i] = types[n + i] = ops[i]->shape->type;
+  Applier ap;
+  if (!applier_init (&ap, rt, instr, FB_A_TO_APPLY, 2 * n, types, error))
+    return FALSE;
+  const FbDims *dims = fb_instr_dims (instr, FB_A_DIMENSIONS);
+  gboolean reduced[MAX_RANK] = { 0 };
+  for (int k = 0; dims && k < dims->n; k++)
+    if (dims->v[k] >= 0 && dims->v[k] < is->rank)
+      reduced[dims->v[k]] = TRUE;
+  const FbShape *os = leaf (out, 0)->shape;
+  int64_t n_out = fb_shape_elements (os);
+  for (int64_t o = 0; o < n_out; o++)
+    for (int i = 0; i < n; i++)
+      set (leaf (out, i), o, get (ops[n + i], 0));
+  int64_t ost[MAX_RANK];
+  _fb_cpu_strides (os, ost);
+  int64_t idx[MAX_RANK] = { 0 }, total = fb_shape_elements (is);
+  double in[2 * MAX_VARIADIC], res[MAX_VARIADIC];
+  for (int64_t e = 0; e < total; e++)
+    {
+      int64_t o = 0;
+      for (int d = 0, od = 0; d < is->rank; d++)
+        if (!reduced[d])
+          o += idx[d] * ost[od++];
+      for (int i = 0; i < n; i++)
+        {
+          in[i] = get (leaf (out, i), o);
+          in[n + i] = get (ops[i], e);
+        }
+      if (!applier_call (&ap, in, res, n, error))
+        return FALSE;
+      for (int i = 0; i < n; i++)
+        set (leaf (out, i), o, res[i]);
+      next_index (idx, is);
+    }
+  return TRUE;
+}
+
+/* ------------------------------------------------------------- windows */
+
+static gboolean
+get_window (const FbInstr *instr, int rank, FbWindowDim *w, GError **error)
+{
+  const FbAttr *a = fb_instr_get_attr (instr, FB_A_WINDOW);
+  for (int d = 0; d < rank; d++)
+    w[d] = (FbWindowDim) { 1, 1, 0, 0, 1, 1, FALSE };
+  if (a == NULL)
+    return TRUE;
+  if (a->kind != FB_AV_WINDOW || a->v.window.n != rank)
+    {
+      _fb_cpu_error (error, instr, "the window has %d dimensions, the operand %d",
+                     a->kind == FB_AV_WINDOW ? a->v.window.n : -1, rank);
+      return FALSE;
+    }
+  for (int d = 0; d < rank; d++)
+    {
+      w[d] = a->v.window.d[d];
+      if (w[d].stride < 1 || w[d].size < 0 || w[d].lhs_dilate < 1 || w[d].rhs_dilate < 1)
+        {
+          _fb_cpu_error (error, instr, "window dimension %d has a stride, size or dilation out of range", d);
+          return FALSE;
+        }
+    }
+  return TRUE;
+}
+
+/* Operand element under window position @widx of output @oidx, or -1 in padding. */
+static int64_t
+window_source (const FbShape *is, const int64_t *ist, const FbWindowDim *w, const int64_t *oidx,
+               const int64_t *widx)
+{
+  int64_t off = 0;
+  for (int d = 0; d < is->rank; d++)
+    {
+      int64_t p = oidx[d] * w[d].stride + widx[d] * w[d].rhs_dilate - w[d].pad_lo;
+      if (p < 0 || p % w[d].lhs_dilate != 0)
+        return -1;
+      p /= w[d].lhs_dilate;
+      if (p >= is->dims[d])
+        return -1;
+      off += p * ist[d];
+    }
+  return off;
+}
+
+static gboolean
+next_window (int64_t *widx, const FbWindowDim *w, int rank)
+{
+  for (int d = rank - 1; d >= 0; d--)
+    {
+      if (++widx[d] < w[d].size)
+        return TRUE;
+      widx[d] = 0;
+    }
+  return FALSE;
+}
+
+static gboolean
+rt_reduce_window (FbCpuRt *rt, const FbInstr *instr, FbLiteral *const *ops, FbLiteral *out, GError **error)
+{
+  int n = instr->n_operands / 2;
+  if (n < 1 || n > MAX_VARIADIC)
+    {
+      _fb_cpu_error (error, instr, "reduce-window takes 1 to %d inputs and as many init values", MAX_VARIADIC);
+      return FALSE;
+    }
+  const FbShape *is = ops[0]->shape;
+  FbWindowDim w[MAX_RANK];
+  if (is->rank > MAX_RANK || !get_window (instr, is->rank, w, error))
+    return FALSE;
+  FbElemType types[2 * MAX_VARIADIC];
+  for (int i = 0; i < n; i++)
+    types[i] = types[n + i] = ops[i]->shape->type;
+  Applier ap;
+  if (!applier_init (&ap, rt, instr, FB_A_TO_APPLY, 2 * n, types, error))
+    return FALSE;
+  const FbShape *os = leaf (out, 0)->shape;
+  int64_t ist[MAX_RANK], oidx[MAX_RANK] = { 0 }, n_out = fb_shape_elements (os);
+  _fb_cpu_strides (is, ist);
+  gboolean empty = FALSE;
+  for (int d = 0; d < is->rank; d++)
+    empty |= w[d].size == 0;
+  double in[2 * MAX_VARIADIC], res[MAX_VARIADIC];
+  for (int64_t o = 0; o < n_out; o++)
+    {
+      for (int i = 0; i < n; i++)
+        in[i] = get (ops[n + i], 0);
+      int64_t widx[MAX_RANK] = { 0 };
+      if (!empty)
+        do
+          {
+            int64_t src = window_source (is, ist, w, oidx, widx);
+            if (src < 0)
+              continue;
+            for (int i = 0; i < n; i++)
+              in[n + i] = get (ops[i], src);
+            if (!applier_call (&ap, in, res, n, error))
+              return FALSE;
+            memcpy (in, res, sizeof (double) * n);
+          }
+        while (next_window (widx, w, is->rank));
+      for (int i = 0; i < n; i++)
+        set (leaf (out, i), o, in[i]);
+      next_index (oidx, os);
+    }
+  return TRUE;
+}
+
+static gboolean
+rt_select_and_scatter (FbCpuRt *rt, const FbInstr *instr, FbLiteral *const *ops, FbLiteral *out,
+                       GError **error)
+{
+  const FbLiteral *operand = ops[0], *source = ops[1], *init = ops[2];
+  const FbShape *is = operand->shape;
+  FbWindowDim w[MAX_RANK];
+  if (is->rank > MAX_RANK || !get_window (instr, is->rank, w, error))
+    return FALSE;
+  FbElemType st[2] = { is->type, is->type }, ct[2] = { out->shape->type, source->shape->type };
+  Applier sel, sca;
+  if (!applier_init (&sel, rt, instr, FB_A_SELECT, 2, st, error) || !applier_init (&sca, rt, instr, FB_A_SCATTER, 2, ct, error))
+    return FALSE;
+  int64_t n_out = fb_shape_elements (out->shape);
+  double iv = get (init, 0);
+  for (int64_t o = 0; o < n_out; o++)
+    set (out, o, iv);
+  int64_t ist[MAX_RANK], sidx[MAX_RANK] = { 0 }, n_src = fb_shape_elements (source->shape);
+  _fb_cpu_strides (is, ist);
+  for (int64_t s = 0; s < n_src; s++)
+    {
+      int64_t widx[MAX_RANK] = { 0 }, best = -1;
+      double bestv = 0;
+      do
+        {
+          int64_t src = window_source (is, ist, w, sidx, widx);
+          if (src < 0)
+            continue;
+          double v = get (operand, src);
+          if (best < 0)
+            {
+              best = src;
+              bestv = v;
+              continue;
+            }
+          double in[2] = { bestv, v }, keep;
+          if (!applier_call (&sel, in, &keep, 1, error))
+            return FALSE;
+          if (keep == 0)
+            {
+              best = src;
+              bestv = v;
+            }
+        }
+      while (next_window (widx, w, is->rank));
+      if (best >= 0)
+        {
+          double in[2] = { get (out, best), get (source, s) }, r;
+          if (!applier_call (&sca, in, &r, 1, error))
+            return FALSE;
+          set (out, best, r);
+        }
+      next_index (sidx, source->shape);
+    }
+  return TRUE;
+}
+
+/* ---------------------------------------------------------- batch norm */
+
+static gboolean
+rt_batch_norm (FbCpuRt *rt, const FbInstr *instr, FbLiteral *const *ops, FbLiteral *out, GError **error)
+{
+  const FbLiteral *x = ops[0];
+  const FbShape *xs = x->shape;
+  int64_t fi = fb_instr_int (instr, FB_A_FEATURE_INDEX, -1);
+  const FbAttr *ea = fb_instr_get_attr (instr, FB_A_EPSILON);
+  double eps = ea ? (ea->kind == FB_AV_FLOAT ? ea->v.f : (double) ea->v.i) : 0.001;
+  if (fi < 0 || fi >= xs->rank)
+    {
+      _fb_cpu_error (error, instr, "feature_index %" G_GINT64_FORMAT " is out of range", fi);
+      return FALSE;
+    }
+  eps = (float) eps;
+  int64_t C = xs->dims[fi], total = fb_shape_elements (xs);
+  int64_t inner = 1;
+  for (int d = fi + 1; d < xs->rank; d++)
+    inner *= xs->dims[d];
+  int64_t per = C ? total / C : 0;
+  g_autofree double *mean = g_new0 (double, MAX (C, 1));
+  g_autofree double *var = g_new0 (double, MAX (C, 1));
+#define FEAT(e) (((e) / inner) % C)
+
+  if (instr->opcode == FB_OP_BATCH_NORM_TRAINING || instr->opcode == FB_OP_BATCH_NORM_GRAD)
+    {
+      if (instr->opcode == FB_OP_BATCH_NORM_TRAINING)
+        {
+          for (int64_t e = 0; e < total; e++)
+            mean[FEAT (e)] += get (x, e);
+          for (int64_t c = 0; c < C; c++)
+            mean[c] = round_to (xs->type, mean[c] / MAX (per, 1));
+          for (int64_t e = 0; e < total; e++)
+            {
+              double d = get (x, e) - mean[FEAT (e)];
+              var[FEAT (e)] += d * d;
+            }
+          for (int64_t c = 0; c < C; c++)
+            var[c] = round_to (xs->type, var[c] / MAX (per, 1));
+        }
+      else
+        for (int64_t c = 0; c < C; c++)
+          {
+            mean[c] = get (ops[2], c);
+            var[c] = get (ops[3], c);
+          }
+    }
+  else
+    for (int64_t c = 0; c < C; c++)
+      {
+        mean[c] = get (ops[3], c);
+        var[c] = get (ops[4], c);
+      }
+
+  if (instr->opcode == FB_OP_BATCH_NORM_GRAD)
+    {
+      const FbLiteral *scale = ops[1], *dy = ops[4];
+      g_autofree double *sum_dy = g_new0 (double, MAX (C, 1));
+      g_autofree double *sum_dyx = g_new0 (double, MAX (C, 1));
+      for (int64_t e = 0; e < total; e++)
+        {
+          int64_t c = FEAT (e);
+          double xhat = (get (x, e) - mean[c]) / sqrt (var[c] + eps);
+          sum_dy[c] += get (dy, e);
+          sum_dyx[c] += get (dy, e) * xhat;
+        }
+      for (int64_t e = 0; e < total; e++)
+        {
+          int64_t c = FEAT (e);
+          double rs = 1.0 / sqrt (var[c] + eps);
+          double xhat = (get (x, e) - mean[c]) * rs;
+          double g = get (scale, c) * rs * (get (dy, e) - sum_dy[c] / per - xhat * sum_dyx[c] / per);
+          set (leaf (out, 0), e, g);
+        }
+      for (int64_t c = 0; c < C; c++)
+        {
+          set (leaf (out, 1), c, sum_dyx[c]);
+          set (leaf (out, 2), c, sum_dy[c]);
+        }
+      return TRUE;
+    }
+
+  const FbLiteral *scale = ops[1], *offset = ops[2];
+  for (int64_t e = 0; e < total; e++)
+    {
+      int64_t c = FEAT (e);
+      double y = (get (x, e) - mean[c]) / sqrt (var[c] + eps) * get (scale, c) + get (offset, c);
+      set (leaf (out, 0), e, y);
+    }
+  if (instr->opcode == FB_OP_BATCH_NORM_TRAINING)
+    for (int64_t c = 0; c < C; c++)
+      {
+        set (leaf (out, 1), c, mean[c]);
+        set (leaf (out, 2), c, var[c]);
+      }
+#undef FEAT
+  return TRUE;
+}
+
+/* ---------------------------------------------------- gather / scatter */
+
+static gboolean
+in_dims (const FbDims *d, int64_t v)
+{
+  for (int i = 0; d && i < d->n; i++)
+    if (d->v[i] == v)
+      return TRUE;
+  return FALSE;
+}
+
+static int64_t
+dims_pos (const FbDims *d, int64_t v)
+{
+  for (int i = 0; d && i < d->n; i++)
+    if (d->v[i] == v)
+      return i;
+  return -1;
+}
+
+/* Reads the index vector for batch position @bidx (indices dims without the
+ * index vector dim, in order) into @start (operand dims, via @map) and fills
+ * the batching dims. */
+static void
+read_start (const FbLiteral *indices, int64_t ivd, const int64_t *bidx, const FbDims *map,
+            const FbDims *op_batching, const FbDims *idx_batching, int op_rank, int64_t *start)
+{
+  const FbShape *xs = indices->shape;
+  int64_t xst[MAX_RANK + 1], full[MAX_RANK + 1];
+  _fb_cpu_strides (xs, xst);
+  for (int d = 0; d < op_rank; d++)
+    start[d] = 0;
+  for (int d = 0, b = 0; d < xs->rank; d++)
+    full[d] = d == ivd ? 0 : bidx[b++];
+  int n_vec = ivd < xs->rank ? (int) xs->dims[ivd] : 1;
+  for (int k = 0; k < n_vec && map && k < map->n; k++)
+    {
+      int64_t off = 0;
+      for (int d = 0; d < xs->rank; d++)
+        off += (d == ivd ? k : full[d]) * xst[d];
+      start[map->v[k]] = (int64_t) get (indices, off);
+    }
+  for (int i = 0; op_batching && idx_batching && i < op_batching->n && i < idx_batching->n; i++)
+    {
+      int64_t xd = idx_batching->v[i];
+      start[op_batching->v[i]] = xd >= 0 && xd < xs->rank ? full[xd] : 0;
+    }
+}
+
+static gboolean
+rt_gather (FbCpuRt *rt, const FbInstr *instr, FbLiteral *const *ops, FbLiteral *out, GError **error)
+{
+  const FbLiteral *operand = ops[0], *indices = ops[1];
+  const FbShape *os = operand->shape, *rs = out->shape;
+  const FbDims *offset_dims = fb_instr_dims (instr, FB_A_OFFSET_DIMS);
+  const FbDims *collapsed = fb_instr_dims (instr, FB_A_COLLAPSED_SLICE_DIMS);
+  const FbDims *map = fb_instr_dims (instr, FB_A_START_INDEX_MAP);
+  const FbDims *sizes = fb_instr_dims (instr, FB_A_SLICE_SIZES);
+  const FbDims *ob = fb_instr_dims (instr, FB_A_OPERAND_BATCHING_DIMS);
+  const FbDims *ib = fb_instr_dims (instr, FB_A_START_INDICES_BATCHING_DIMS);
+  int64_t ivd = fb_instr_int (instr, FB_A_INDEX_VECTOR_DIM, indices->shape->rank);
+  if (os->rank > MAX_RANK || rs->rank > MAX_RANK || !sizes || sizes->n != os->rank)
+    {
+      _fb_cpu_error (error, instr, "gather needs slice_sizes for every operand dimension");
+      return FALSE;
+    }
+  /* Output offset dim k reads operand dim window_dims[k]. */
+  int window_dims[MAX_RANK], nw = 0;
+  for (int d = 0; d < os->rank; d++)
+    if (!in_dims (collapsed, d) && !in_dims (ob, d))
+      window_dims[nw++] = d;
+  int64_t ost[MAX_RANK], oidx[MAX_RANK] = { 0 }, n_out = fb_shape_elements (rs);
+  _fb_cpu_strides (os, ost);
+  int es = fb_elem_type_bytes (rs->type);
+  for (int64_t e = 0; e < n_out; e++)
+    {
+      int64_t bidx[MAX_RANK + 1], nb = 0, start[MAX_RANK], off[MAX_RANK] = { 0 };
+      for (int d = 0; d < rs->rank; d++)
+        {
+          int64_t k = dims_pos (offset_dims, d);
+          if (k < 0)
+            bidx[nb++] = oidx[d];
+          else if (k < nw)
+            off[window_dims[k]] = oidx[d];
+        }
+      read_start (indices, ivd, bidx, map, ob, ib, os->rank, start);
+      int64_t src = 0;
+      for (int d = 0; d < os->rank; d++)
+        {
+          int64_t s = start[d];
+          if (!in_dims (ob, d))
+            s = CLAMP (s, 0, os->dims[d] - sizes->v[d]);
+          src += (s + off[d]) * ost[d];
+        }
+      memcpy (out->data + e * es, operand->data + src * es, es);
+      next_index (oidx, rs);
+    }
+  return TRUE;
+}
+
+static gboolean
+rt_scatter (FbCpuRt *rt, const FbInstr *instr, FbLiteral *const *ops, FbLiteral *out, GError **error)
+{
+  int n = (instr->n_operands - 1) / 2;
+  if (n < 1 || n > MAX_VARIADIC || instr->n_operands != 2 * n + 1)
+    {
+      _fb_cpu_error (error, instr, "scatter takes N operands, the indices and N updates (N from 1 to %d)", MAX_VARIADIC);
+      return FALSE;
+    }
+  const FbLiteral *indices = ops[n];
+  const FbShape *os = ops[0]->shape, *us = ops[n + 1]->shape;
+  const FbDims *uwd = fb_instr_dims (instr, FB_A_UPDATE_WINDOW_DIMS);
+  const FbDims *inserted = fb_instr_dims (instr, FB_A_INSERTED_WINDOW_DIMS);
+  const FbDims *map = fb_instr_dims (instr, FB_A_SCATTER_DIMS_TO_OPERAND_DIMS);
+  const FbDims *ob = fb_instr_dims (instr, FB_A_INPUT_BATCHING_DIMS);
+  const FbDims *ib = fb_instr_dims (instr, FB_A_SCATTER_INDICES_BATCHING_DIMS);
+  int64_t ivd = fb_instr_int (instr, FB_A_INDEX_VECTOR_DIM, indices->shape->rank);
+  if (os->rank > MAX_RANK || us->rank > MAX_RANK)
+    {
+      _fb_cpu_error (error, instr, "scatter of rank above %d", MAX_RANK);
+      return FALSE;
+    }
+  FbElemType types[2 * MAX_VARIADIC];
+  for (int i = 0; i < n; i++)
+    {
+      types[i] = ops[i]->shape->type;
+      types[n + i] = ops[n + 1 + i]->shape->type;
+      FbLiteral *l = leaf (out, i);
+      memcpy (l->data, ops[i]->data, _fb_cpu_storage_bytes (l->shape));
+    }
+  Applier ap;
+  if (!applier_init (&ap, rt, instr, FB_A_TO_APPLY, 2 * n, types, error))
+    return FALSE;
+  int window_dims[MAX_RANK], nw = 0;
+  for (int d = 0; d < os->rank; d++)
+    if (!in_dims (inserted, d) && !in_dims (ob, d))
+      window_dims[nw++] = d;
+  int64_t extent[MAX_RANK];
+  for (int d = 0; d < os->rank; d++)
+    extent[d] = 1;
+  for (int k = 0; uwd && k < uwd->n && k < nw; k++)
+    extent[window_dims[k]] = us->dims[uwd->v[k]];
+  int64_t ost[MAX_RANK], uidx[MAX_RANK] = { 0 }, n_upd = fb_shape_elements (us);
+  _fb_cpu_strides (os, ost);
+  double in[2 * MAX_VARIADIC], res[MAX_VARIADIC];
+  for (int64_t e = 0; e < n_upd; e++)
+    {
+      int64_t bidx[MAX_RANK + 1], nb = 0, start[MAX_RANK], off[MAX_RANK] = { 0 };
+      for (int d = 0; d < us->rank; d++)
+        {
+          int64_t k = dims_pos (uwd, d);
+          if (k < 0)
+            bidx[nb++] = uidx[d];
+          else if (k < nw)
+            off[window_dims[k]] = uidx[d];
+        }
+      read_start (indices, ivd, bidx, map, ob, ib, os->rank, start);
+      gboolean inside = TRUE;
+      int64_t dst = 0;
+      for (int d = 0; d < os->rank && inside; d++)
+        {
+          inside = start[d] >= 0 && start[d] <= os->dims[d] - extent[d];
+          dst += (start[d] + off[d]) * ost[d];
+        }
+      if (inside)
+        {
+          for (int i = 0; i < n; i++)
+            {
+              in[i] = get (leaf (out, i), dst);
+              in[n + i] = get (ops[n + 1 + i], e);
+            }
+          if (!applier_call (&ap, in, res, n, error))
+            return FALSE;
+          for (int i = 0; i < n; i++)
+            set (leaf (out, i), dst, res[i]);
+        }
+      next_index (uidx, us);
+    }
+  return TRUE;
+}
+
+/* ---------------------------------------------------------------- sort */
+
+typedef struct {
+  Applier      *ap;
+  int           n;
+  FbLiteral *const *ops;
+  int64_t       base, stride;   /* element j of the row is at base + j * stride */
+  GError      **error;
+  gboolean      failed;
+} SortCtx;
+
+/* Is row element @a strictly before @b? */
+static gboolean
+sort_less (SortCtx *c, int64_t a, int64_t b)
+{
+  if (c->failed)
+    return FALSE;
+  double in[2 * MAX_VARIADIC], r;
+  for (int i = 0; i < c->n; i++)
+    {
+      in[2 * i] = get (c->ops[i], c->base + a * c->stride);
+      in[2 * i + 1] = get (c->ops[i], c->base + b * c->stride);
+    }
+  if (!applier_call (c->ap, in, &r, 1, c->error))
+    {
+      c->failed = TRUE;
+      return FALSE;
+    }
+  return r != 0;
+}
+
+static void
+merge_sort (SortCtx *c, int64_t *v, int64_t *tmp, int64_t n)
+{
+  if (n < 2)
+    return;
+  int64_t h = n / 2;
+  merge_sort (c, v, tmp, h);
+  merge_sort (c, v + h, tmp, n - h);
+  int64_t i = 0, j = h, k = 0;
+  while (i < h && j < n)
+    tmp[k++] = sort_less (c, v[j], v[i]) ? v[j++] : v[i++];
+  while (i < h)
+    tmp[k++] = v[i++];
+  while (j < n)
+    tmp[k++] = v[j++];
+  memcpy (v, tmp, sizeof (int64_t) * n);
+}
+
+static gboolean
+rt_sort (FbCpuRt *rt, const FbInstr *instr, FbLiteral *const *ops, FbLiteral *out, GError **error)
+{
+  int n = instr->n_operands;
+  if (n < 1 || n > MAX_VARIADIC)
+    {
+      _fb_cpu_error (error, instr, "sort takes 1 to %d operands", MAX_VARIADIC);
+      return FALSE;
+    }
+  const FbShape *s = ops[0]->shape;
+  int64_t dim = fb_instr_int (instr, FB_A_DIMENSIONS, -1);
+  const FbDims *dd = fb_instr_dims (instr, FB_A_DIMENSIONS);
+  if (dd && dd->n == 1)
+    dim = dd->v[0];
+  if (dim < 0 || dim >= s->rank)
+    {
+      _fb_cpu_error (error, instr, "sort dimension %" G_GINT64_FORMAT " is out of range", dim);
+      return FALSE;
+    }
+  FbElemType types[2 * MAX_VARIADIC];
+  for (int i = 0; i < n; i++)
+    types[2 * i] = types[2 * i + 1] = ops[i]->shape->type;
+  Applier ap;
+  if (!applier_init (&ap, rt, instr, FB_A_TO_APPLY, 2 * n, types, error))
+    return FALSE;
+  if (ap.fast == FB_OP_COMPARE && ap.swapped)
+    ap.fast = FB_N_OPCODES;   /* compare (p1, p0): keep the general path simple */
+  if (ap.fast != FB_OP_COMPARE)
+    ap.fast = FB_N_OPCODES;
+  int64_t st[MAX_RANK];
+  _fb_cpu_strides (s, st);
+  int64_t len = s->dims[dim], total = fb_shape_elements (s);
+  int64_t rows = len ? total / len : 0;
+  g_autofree int64_t *perm = g_new (int64_t, MAX (len, 1));
+  g_autofree int64_t *tmp = g_new (int64_t, MAX (len, 1));
+  SortCtx c = { &ap, n, ops, 0, st[dim], error, FALSE };
+  int64_t inner = st[dim];
+  for (int64_t r = 0; r < rows; r++)
+    {
+      c.base = (r / inner) * inner * len + r % inner;
+      for (int64_t j = 0; j < len; j++)
+        perm[j] = j;
+      merge_sort (&c, perm, tmp, len);
+      if (c.failed)
+        return FALSE;
+      for (int i = 0; i < n; i++)
+        {
+          FbLiteral *l = leaf (out, i);
+          int es = fb_elem_type_bytes (l->shape->type);
+          for (int64_t j = 0; j < len; j++)
+            memcpy (l->data + (c.base + j * c.stride) * es, ops[i]->data + (c.base + perm[j] * c.stride) * es, es);
+        }
+    }
+  return TRUE;
+}
+
+/* --------------------------------------------------------------- top-k */
+
+static gboolean
+topk (const FbInstr *instr, const FbLiteral *x, int64_t k, FbLiteral *out, GError **error)
+{
+  const FbShape *s = x->shape;
+  if (s->rank < 1 || out->elems == NULL || out->n_elems != 2)
+    {
+      _fb_cpu_error (error, instr, "top-k needs an operand of rank 1 or more and gives (values, indices)");
+      return FALSE;
+    }
+  int64_t len = s->dims[s->rank - 1], rows = len ? fb_shape_elements (s) / len : 0;
+  k = MIN (k, len);
+  g_autofree int64_t *idx = g_new (int64_t, MAX (len, 1));
+  for (int64_t r = 0; r < rows; r++)
+    {
+      for (int64_t j = 0; j < len; j++)
+        idx[j] = j;
+      /* selection of the k largest; ties keep the lower index first */
+      for (int64_t a = 0; a < k; a++)
+        {
+          int64_t best = a;
+          for (int64_t b = a + 1; b < len; b++)
+            {
+              double vb = get (x, r * len + idx[b]), vbest = get (x, r * len + idx[best]);
+              if (vb > vbest || (isnan (vb) && !isnan (vbest)) || (vb == vbest && idx[b] < idx[best]))
+                best = b;
+            }
+          int64_t t = idx[a];
+          idx[a] = idx[best];
+          idx[best] = t;
+          set (out->elems[0], r * k + a, get (x, r * len + idx[a]));
+          set (out->elems[1], r * k + a, (double) idx[a]);
+        }
+    }
+  return TRUE;
+}
+
+static gboolean
+rt_topk (FbCpuRt *rt, const FbInstr *instr, FbLiteral *const *ops, FbLiteral *out, GError **error)
+{
+  return topk (instr, ops[0], fb_instr_int (instr, FB_A_K, 1), out, error);
+}
+
+static void
+copy_leaves (FbLiteral *dst, const FbLiteral *src)
+{
+  if (dst->elems)
+    for (int i = 0; i < dst->n_elems && src->elems && i < src->n_elems; i++)
+      copy_leaves (dst->elems[i], src->elems[i]);
+  else if (src->data && dst->data)
+    memcpy (dst->data, src->data, MIN (_fb_cpu_storage_bytes (dst->shape), _fb_cpu_storage_bytes (src->shape)));
+}
+
+static gboolean
+rt_custom_call (FbCpuRt *rt, const FbInstr *instr, FbLiteral *const *ops, FbLiteral *out, GError **error)
+{
+  const char *target = fb_instr_str (instr, FB_A_CUSTOM_CALL_TARGET);
+  FbCustomCallImpl impl;
+  if (!fb_custom_call_map_lookup (rt->custom_calls, target ? target : "", &impl, error))
+    return FALSE;
+  switch (impl)
+    {
+    case FB_CC_IDENTITY:
+      if (instr->n_operands == 1)
+        copy_leaves (out, ops[0]);
+      else
+        for (int i = 0; i < instr->n_operands && out->elems && i < out->n_elems; i++)
+          copy_leaves (out->elems[i], ops[i]);
+      return TRUE;
+    case FB_CC_TOPK:
+      {
+        int64_t k = out->elems && out->n_elems == 2 && out->elems[0]->shape->rank > 0
+                    ? out->elems[0]->shape->dims[out->elems[0]->shape->rank - 1] : 1;
+        return topk (instr, ops[0], k, out, error);
+      }
+    default:
+      break;
+    }
+  _fb_cpu_error (error, instr, "custom-call implementation %s is not available on CPU",
+                 fb_custom_call_impl_name (impl));
+  return FALSE;
+}
+
+/* -------------------------------------------------------------- lookup */
+
+FbCpuRuntimeFn
+_fb_cpu_runtime_lookup (const FbInstr *instr, GError **error)
+{
+  switch (instr->opcode)
+    {
+    case FB_OP_REDUCE: return rt_reduce;
+    case FB_OP_REDUCE_WINDOW: return rt_reduce_window;
+    case FB_OP_SELECT_AND_SCATTER: return rt_select_and_scatter;
+    case FB_OP_BATCH_NORM_TRAINING:
+    case FB_OP_BATCH_NORM_INFERENCE:
+    case FB_OP_BATCH_NORM_GRAD: return rt_batch_norm;
+    case FB_OP_GATHER: return rt_gather;
+    case FB_OP_SCATTER: return rt_scatter;
+    case FB_OP_SORT: return rt_sort;
+    case FB_OP_TOPK: return rt_topk;
+    case FB_OP_CUSTOM_CALL: return rt_custom_call;
+    case FB_OP_CONVOLUTION: return _fb_cpu_convolution;
+    default:
+      break;
+    }
+  g_set_error (error, FB_ERROR, FB_ERROR_UNSUPPORTED, "no runtime function for %s",
+               fb_opcode_name (instr->opcode));
+  return NULL;
+}
+
+/* --------------------------------------------------------- convolution */
+
+/* Convolution geometry, from dim_labels, the window and the group counts. */
+typedef struct {
+  int      ns;                                  /* spatial dimensions */
+  int64_t  N, C, O, G, BG;                      /* batch, input features, output features, groups */
+  int64_t  ON;                                  /* output batch */
+  int64_t  in_sz[MAX_RANK], k_sz[MAX_RANK], out_sz[MAX_RANK];
+  int64_t  ist[MAX_RANK], kst[MAX_RANK], ost[MAX_RANK];
+  int64_t  i_b, i_f, i_s[MAX_RANK], k_i, k_o, k_s[MAX_RANK], o_b, o_f, o_s[MAX_RANK];   /* strides */
+  FbWindowDim w[MAX_RANK];
+  int64_t  out_points;                          /* product of out_sz */
+  int64_t  k_points;                            /* product of k_sz */
+} Conv;
+
+static gboolean
+conv_init (Conv *c, const FbInstr *instr, const FbShape *in, const FbShape *k, const FbShape *out, GError **error)
+{
+  const FbAttr *dl = fb_instr_get_attr (instr, FB_A_DIM_LABELS);
+  if (dl == NULL || dl->kind != FB_AV_DIM_LABELS || in->rank > MAX_RANK || dl->v.conv.n_spatial != in->rank - 2
+      || k->rank != in->rank || out->rank != in->rank)
+    {
+      _fb_cpu_error (error, instr, "convolution needs dim_labels that fit its operands");
+      return FALSE;
+    }
+  const FbConvDims *d = &dl->v.conv;
+  memset (c, 0, sizeof *c);
+  c->ns = d->n_spatial;
+  FbWindowDim w[MAX_RANK];
+  const FbAttr *wa = fb_instr_get_attr (instr, FB_A_WINDOW);
+  for (int s = 0; s < c->ns; s++)
+    w[s] = (FbWindowDim) { k->dims[d->k_spatial[s]], 1, 0, 0, 1, 1, FALSE };
+  if (wa && wa->kind == FB_AV_WINDOW)
+    {
+      if (wa->v.window.n != c->ns)
+        {
+          _fb_cpu_error (error, instr, "the window has %d dimensions, the convolution %d spatial ones",
+                         wa->v.window.n, c->ns);
+          return FALSE;
+        }
+      for (int s = 0; s < c->ns; s++)
+        w[s] = wa->v.window.d[s];
+    }
+  _fb_cpu_strides (in, c->ist);
+  _fb_cpu_strides (k, c->kst);
+  _fb_cpu_strides (out, c->ost);
+  c->N = in->dims[d->in_batch];
+  c->C = in->dims[d->in_feature];
+  c->O = k->dims[d->k_out];
+  c->ON = out->dims[d->out_batch];
+  c->G = fb_instr_int (instr, FB_A_FEATURE_GROUP_COUNT, 1);
+  c->BG = fb_instr_int (instr, FB_A_BATCH_GROUP_COUNT, 1);
+  c->i_b = c->ist[d->in_batch];
+  c->i_f = c->ist[d->in_feature];
+  c->k_i = c->kst[d->k_in];
+  c->k_o = c->kst[d->k_out];
+  c->o_b = c->ost[d->out_batch];
+  c->o_f = c->ost[d->out_feature];
+  c->out_points = c->k_points = 1;
+  for (int s = 0; s < c->ns; s++)
+    {
+      c->w[s] = w[s];
+      c->in_sz[s] = in->dims[d->in_spatial[s]];
+      c->k_sz[s] = k->dims[d->k_spatial[s]];
+      c->out_sz[s] = out->dims[d->out_spatial[s]];
+      c->i_s[s] = c->ist[d->in_spatial[s]];
+      c->k_s[s] = c->kst[d->k_spatial[s]];
+      c->o_s[s] = c->ost[d->out_spatial[s]];
+      c->out_points *= c->out_sz[s];
+      c->k_points *= c->k_sz[s];
+      if (w[s].stride < 1 || w[s].lhs_dilate < 1 || w[s].rhs_dilate < 1)
+        {
+          _fb_cpu_error (error, instr, "window dimension %d has a stride or dilation below 1", s);
+          return FALSE;
+        }
+    }
+  if (c->G < 1 || c->BG < 1 || c->C % c->G != 0 || c->O % c->G != 0 || c->O % c->BG != 0
+      || c->N % c->BG != 0 || k->dims[d->k_in] * c->G != c->C)
+    {
+      _fb_cpu_error (error, instr, "feature_group_count or batch_group_count does not divide the features");
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* Input position of output point @op (spatial, unravelled in @oi) and kernel
+ * point @ki, or -1 when it falls in padding or between dilated elements. */
+static inline int64_t
+conv_input (const Conv *c, const int64_t *oi, const int64_t *ki)
+{
+  int64_t off = 0;
+  for (int s = 0; s < c->ns; s++)
+    {
+      const FbWindowDim *w = &c->w[s];
+      int64_t kk = w->reversal ? c->k_sz[s] - 1 - ki[s] : ki[s];
+      int64_t p = oi[s] * w->stride + kk * w->rhs_dilate - w->pad_lo;
+      if (p < 0 || p % w->lhs_dilate != 0)
+        return -1;
+      p /= w->lhs_dilate;
+      if (p >= c->in_sz[s])
+        return -1;
+      off += p * c->i_s[s];
+    }
+  return off;
+}
+
+static void
+unravel (int64_t p, const int64_t *sz, int n, int64_t *idx)
+{
+  for (int s = n - 1; s >= 0; s--)
+    {
+      idx[s] = sz[s] ? p % sz[s] : 0;
+      p = sz[s] ? p / sz[s] : 0;
+    }
+}
+
+typedef struct {
+  const Conv      *c;
+  const FbLiteral *in, *k;
+  FbLiteral       *out;
+  const float     *inf, *kf;    /* f32 copies */
+} ConvJob;
+
+/* Direct loops: one output element per iteration, over (batch, feature) rows. */
+static void
+conv_direct_range (gpointer data, int64_t begin, int64_t end)
+{
+  ConvJob *j = data;
+  const Conv *c = j->c;
+  int64_t Og = c->O / c->G, Ob = c->O / c->BG, Cg = c->C / c->G;
+  for (int64_t r = begin; r < end; r++)
+    {
+      int64_t b = r / c->O, o = r % c->O;
+      int64_t g = o / Og, bg = o / Ob;
+      int64_t in_b = bg * c->ON + b;
+      for (int64_t p = 0; p < c->out_points; p++)
+        {
+          int64_t oi[MAX_RANK], ki[MAX_RANK], opos = b * c->o_b + o * c->o_f;
+          unravel (p, c->out_sz, c->ns, oi);
+          for (int s = 0; s < c->ns; s++)
+            opos += oi[s] * c->o_s[s];
+          double acc = 0;
+          for (int64_t kp = 0; kp < c->k_points; kp++)
+            {
+              unravel (kp, c->k_sz, c->ns, ki);
+              int64_t ipos = conv_input (c, oi, ki);
+              if (ipos < 0)
+                continue;
+              int64_t kpos = o * c->k_o;
+              for (int s = 0; s < c->ns; s++)
+                kpos += ki[s] * c->k_s[s];
+              ipos += in_b * c->i_b;
+              for (int64_t ci = 0; ci < Cg; ci++)
+                acc += (double) j->inf[ipos + (g * Cg + ci) * c->i_f] * j->kf[kpos + ci * c->k_i];
+            }
+          set (j->out, opos, acc);
+        }
+    }
+}
+
+static float *
+as_f32 (const FbLiteral *lit)
+{
+  int64_t n = fb_shape_elements (lit->shape);
+  float *f = g_new (float, MAX (n, 1));
+  if (lit->shape->type == FB_F32)
+    memcpy (f, lit->data, n * 4);
+  else
+    for (int64_t i = 0; i < n; i++)
+      f[i] = (float) get (lit, i);
+  return f;
+}
+
+static void
+conv_direct (FbCpuPool *pool, const Conv *c, const float *inf, const float *kf, FbLiteral *out)
+{
+  ConvJob j = { c, NULL, NULL, out, inf, kf };
+  _fb_cpu_pool_parallel_for (pool, c->ON * c->O, 1, conv_direct_range, &j);
+}
+
+typedef struct {
+  const Conv  *c;
+  const float *inf;
+  float       *col;      /* [out_points][C * k_points] for one batch element */
+  int64_t      b;
+} ColJob;
+
+static void
+im2col_range (gpointer data, int64_t begin, int64_t end)
+{
+  ColJob *j = data;
+  const Conv *c = j->c;
+  int64_t KC = c->C * c->k_points;
+  for (int64_t p = begin; p < end; p++)
+    {
+      int64_t oi[MAX_RANK], ki[MAX_RANK];
+      unravel (p, c->out_sz, c->ns, oi);
+      float *row = j->col + p * KC;
+      for (int64_t kp = 0; kp < c->k_points; kp++)
+        {
+          unravel (kp, c->k_sz, c->ns, ki);
+          int64_t ipos = conv_input (c, oi, ki);
+          for (int64_t ci = 0; ci < c->C; ci++)
+            row[kp * c->C + ci] = ipos < 0 ? 0.0f : j->inf[j->b * c->i_b + ipos + ci * c->i_f];
+        }
+    }
+}
+
+/* im2col + GEMM: only for one feature group and one batch group. */
+static void
+conv_im2col (FbCpuPool *pool, const Conv *c, const float *inf, const float *kf, FbLiteral *out)
+{
+  int64_t KC = c->C * c->k_points, P = c->out_points;
+  g_autofree float *w = g_new (float, MAX (KC * c->O, 1));      /* [KC][O] */
+  for (int64_t kp = 0; kp < c->k_points; kp++)
+    {
+      int64_t ki[MAX_RANK], kpos = 0;
+      unravel (kp, c->k_sz, c->ns, ki);
+      for (int s = 0; s < c->ns; s++)
+        kpos += ki[s] * c->k_s[s];
+      for (int64_t ci = 0; ci < c->C; ci++)
+        for (int64_t o = 0; o < c->O; o++)
+          w[(kp * c->C + ci) * c->O + o] = kf[kpos + ci * c->k_i + o * c->k_o];
+    }
+  g_autofree float *col = g_new (float, MAX (P * KC, 1));
+  g_autofree float *res = g_new (float, MAX (P * c->O, 1));
+  for (int64_t b = 0; b < c->N; b++)
+    {
+      ColJob j = { c, inf, col, b };
+      _fb_cpu_pool_parallel_for (pool, P, 16, im2col_range, &j);
+      _fb_cpu_sgemm (pool, FALSE, FALSE, P, c->O, KC, col, KC, w, c->O, 0.0f, res, c->O);
+      for (int64_t p = 0; p < P; p++)
+        {
+          int64_t oi[MAX_RANK], opos = b * c->o_b;
+          unravel (p, c->out_sz, c->ns, oi);
+          for (int s = 0; s < c->ns; s++)
+            opos += oi[s] * c->o_s[s];
+          if (out->shape->type == FB_F32)
+            for (int64_t o = 0; o < c->O; o++)
+              ((float *) out->data)[opos + o * c->o_f] = res[p * c->O + o];
+          else
+            for (int64_t o = 0; o < c->O; o++)
+              set (out, opos + o * c->o_f, res[p * c->O + o]);
+        }
+    }
+}
+
+static gboolean
+im2col_applies (const Conv *c, FbElemType t)
+{
+  return c->G == 1 && c->BG == 1 && (t == FB_F32 || t == FB_F16 || t == FB_BF16);
+}
+
+/* Per shape: TRUE when im2col measured faster. */
+static GHashTable *conv_choice;
+static GMutex conv_lock;
+
+static char *
+conv_key (const FbInstr *instr)
+{
+  GString *k = g_string_new (NULL);
+  for (int i = 0; i < instr->n_operands; i++)
+    fb_shape_print (k, instr->operands[i]->shape, FALSE);
+  fb_shape_print (k, instr->shape, FALSE);
+  const FbAttr *w = fb_instr_get_attr (instr, FB_A_WINDOW);
+  for (int s = 0; w && w->kind == FB_AV_WINDOW && s < w->v.window.n; s++)
+    {
+      const FbWindowDim *d = &w->v.window.d[s];
+      g_string_append_printf (k, "|%" G_GINT64_FORMAT ",%" G_GINT64_FORMAT ",%" G_GINT64_FORMAT ",%" G_GINT64_FORMAT
+                              ",%" G_GINT64_FORMAT ",%" G_GINT64_FORMAT ",%d", d->size, d->stride, d->pad_lo, d->pad_hi,
+                              d->lhs_dilate, d->rhs_dilate, d->reversal);
+    }
+  const FbAttr *dl = fb_instr_get_attr (instr, FB_A_DIM_LABELS);
+  if (dl && dl->kind == FB_AV_DIM_LABELS)
+    {
+      const FbConvDims *d = &dl->v.conv;
+      g_string_append_printf (k, "|%" G_GINT64_FORMAT "%" G_GINT64_FORMAT "%" G_GINT64_FORMAT "%" G_GINT64_FORMAT
+                              "%" G_GINT64_FORMAT "%" G_GINT64_FORMAT, d->in_batch, d->in_feature, d->k_in, d->k_out,
+                              d->out_batch, d->out_feature);
+      for (int s = 0; s < d->n_spatial; s++)
+        g_string_append_printf (k, ",%" G_GINT64_FORMAT "%" G_GINT64_FORMAT "%" G_GINT64_FORMAT,
+                                d->in_spatial[s], d->k_spatial[s], d->out_spatial[s]);
+    }
+  return g_string_free (k, FALSE);
+}
+
+static gboolean
+conv_cached_choice (const FbInstr *instr, gboolean *im2col)
+{
+  g_autofree char *key = conv_key (instr);
+  g_mutex_lock (&conv_lock);
+  gpointer v = conv_choice ? g_hash_table_lookup (conv_choice, key) : NULL;
+  g_mutex_unlock (&conv_lock);
+  if (v)
+    *im2col = GPOINTER_TO_INT (v) == 2;
+  return v != NULL;
+}
+
+gboolean
+_fb_cpu_conv_choose (FbCpuPool *pool, const FbInstr *conv, const char **how, GError **error)
+{
+  Conv c;
+  if (conv->n_operands != 2 || !fb_shape_is_array (conv->shape)
+      || !conv_init (&c, conv, conv->operands[0]->shape, conv->operands[1]->shape, conv->shape, error))
+    {
+      if (error && *error == NULL)
+        _fb_cpu_error (error, conv, "convolution takes two array operands");
+      return FALSE;
+    }
+  if (fb_elem_type_kind (conv->shape->type) != FB_KIND_FLOAT && fb_elem_type_kind (conv->shape->type) != FB_KIND_SINT)
+    {
+      g_set_error (error, FB_ERROR, FB_ERROR_UNSUPPORTED, "%%%s: convolution of %s is not supported by the CPU backend",
+                   conv->name, fb_elem_type_name (conv->shape->type));
+      return FALSE;
+    }
+  gboolean im2col = FALSE;
+  if (!im2col_applies (&c, conv->shape->type))
+    {
+      *how = "direct";
+      return TRUE;
+    }
+  if (conv_cached_choice (conv, &im2col))
+    {
+      *how = im2col ? "im2col" : "direct";
+      return TRUE;
+    }
+  /* Time both once on the real shapes (after one untimed run each). */
+  FbArena *arena = fb_arena_new ();
+  FbLiteral *in = fb_literal_new (arena, conv->operands[0]->shape);
+  FbLiteral *k = fb_literal_new (arena, conv->operands[1]->shape);
+  FbLiteral *out = fb_literal_new (arena, conv->shape);
+  g_autofree float *inf = as_f32 (in);
+  g_autofree float *kf = as_f32 (k);
+  double t[2] = { G_MAXDOUBLE, G_MAXDOUBLE };
+  for (int rep = 0; rep < 2; rep++)
+    for (int m = 0; m < 2; m++)
+      {
+        gint64 t0 = g_get_monotonic_time ();
+        if (m == 0)
+          conv_direct (pool, &c, inf, kf, out);
+        else
+          conv_im2col (pool, &c, inf, kf, out);
+        if (rep > 0)
+          t[m] = MIN (t[m], (double) (g_get_monotonic_time () - t0));
+      }
+  fb_arena_free (arena);
+  im2col = t[1] < t[0];
+  g_autofree char *key = conv_key (conv);
+  g_mutex_lock (&conv_lock);
+  if (conv_choice == NULL)
+    conv_choice = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  g_hash_table_replace (conv_choice, g_steal_pointer (&key), GINT_TO_POINTER (im2col ? 2 : 1));
+  g_mutex_unlock (&conv_lock);
+  *how = im2col ? "im2col" : "direct";
+  return TRUE;
+}
+
+gboolean
+_fb_cpu_convolution (FbCpuRt *rt, const FbInstr *instr, FbLiteral *const *ops, FbLiteral *out, GError **error)
+{
+  Conv c;
+  if (!conv_init (&c, instr, ops[0]->shape, ops[1]->shape, out->shape, error))
+    return FALSE;
+  g_autofree float *inf = as_f32 (ops[0]);
+  g_autofree float *kf = as_f32 (ops[1]);
+  gboolean im2col = FALSE;
+  if (im2col_applies (&c, out->shape->type) && conv_cached_choice (instr, &im2col) && im2col)
+    conv_im2col (rt->pool, &c, inf, kf, out);
+  else
+    conv_direct (rt->pool, &c, inf, kf, out);
+  return TRUE;
+}

@@ -1,0 +1,446 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * CPU backend benchmarks, the Fusebox side. Without arguments it prints the
+ * machine and then, each against a limit measured in the same run:
+ *   - the MLP 784-1024-1024-10 training step (batch 128, SGD): achieved
+ *     GFLOP/s against a large OpenBLAS sgemm;
+ *   - a fused layer norm + GELU over 64 MiB against a STREAM triad;
+ *   - compile time of the MLP step with a cold and a warm kernel cache;
+ *   - every zoo model with all passes against the fusion passes off.
+ * With `--serve MODEL` it compiles MODEL's training step once and then, for
+ * every line `rep N` on stdin, runs N steps and prints `steps_per_s X`:
+ * bench_cpu.py drives it interleaved with PyTorch and JAX.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <cblas.h>
+
+#include "fb-backend.h"
+#include "fb-hlo.h"
+#include "fb-pass.h"
+#include "fb-runner.h"
+#include "fb-zoo.h"
+#include "fb-cpu-codegen.h"
+
+#define REPS 5
+#define NO_FUSION "all,-fuse-epilogues,-fuse-reductions,-fuse-loops,-fuse-siblings,-fuse-horizontal"
+
+static double
+now_s (void)
+{
+  return g_get_monotonic_time () / 1e6;
+}
+
+static int
+cmp_double (const void *a, const void *b)
+{
+  double x = *(const double *) a, y = *(const double *) b;
+  return x < y ? -1 : x > y;
+}
+
+static double
+median (double *v, int n)
+{
+  qsort (v, n, sizeof (double), cmp_double);
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+static void
+print_stats (const char *what, double *v, int n, const char *unit)
+{
+  double tmp[64];
+  memcpy (tmp, v, sizeof (double) * n);
+  double med = median (tmp, n);
+  printf ("  %-34s min %10.3f  median %10.3f  max %10.3f %s\n", what, tmp[0], med, tmp[n - 1], unit);
+}
+
+static void
+print_machine (void)
+{
+  g_autofree char *cpuinfo = NULL;
+  char model[256] = "unknown";
+  if (g_file_get_contents ("/proc/cpuinfo", &cpuinfo, NULL, NULL))
+    {
+      const char *m = strstr (cpuinfo, "model name");
+      if (m && (m = strchr (m, ':')))
+        sscanf (m + 1, " %255[^\n]", model);
+    }
+  printf ("machine: %s, %u cores\n", model, g_get_num_processors ());
+  /* The features that matter for these kernels, not LLVM's whole list. */
+  g_auto (GStrv) feats = g_strsplit (fb_cpu_host_features (), ",", -1);
+  g_autoptr (GString) isa = g_string_new (NULL);
+  for (int i = 0; feats[i]; i++)
+    if (feats[i][0] == '+' && (g_str_has_prefix (feats[i] + 1, "avx") || g_str_equal (feats[i] + 1, "fma")
+                              || g_str_has_prefix (feats[i] + 1, "amx")))
+      g_string_append_printf (isa, " %s", feats[i] + 1);
+  printf ("ISA (LLVM %s):%s\n", fb_cpu_host_name (), isa->str);
+  printf ("BLAS: %s (core %s)\n", openblas_get_config (), openblas_get_corename ());
+}
+
+static FbModule *
+zoo (const char *model, const char *const *opts, GError **error)
+{
+  g_autoptr (FbZooOptions) o = fb_zoo_options_new ();
+  for (int i = 0; opts && opts[i]; i += 2)
+    if (!fb_zoo_options_set (o, opts[i], opts[i + 1], error))
+      return NULL;
+  return fb_zoo_generate (model, o, error);
+}
+
+static gboolean
+apply_passes (FbModule *m, const char *spec, GError **error)
+{
+  FbPipeline *p = fb_pipeline_new_default ();
+  FbPipelineOptions po = { 0 };
+  gboolean ok = fb_pipeline_set_spec (p, spec, error);
+  GPtrArray *snaps = ok ? fb_pipeline_run (p, m, &po, error) : NULL;
+  fb_pipeline_free (p);
+  if (snaps)
+    g_ptr_array_free (snaps, TRUE);
+  return snaps != NULL;
+}
+
+/* Steps per second of @steps training steps on CPU (compile excluded). */
+static double
+train_rate (FbModule *m, int steps, double *compile_s, GError **error)
+{
+  FbRunOptions o;
+  fb_run_options_init (&o);
+  o.backend = "cpu";
+  o.steps = steps;
+  if (fb_zoo_is_zoo_module (m))
+    {
+      o.init = fb_zoo_init_fn;
+      o.data = fb_zoo_data_fn;
+    }
+  FbRunResult r;
+  if (!fb_runner_run (m, &o, &r, error))
+    return -1;
+  double rate = r.steps_per_s;
+  if (compile_s)
+    *compile_s = r.compile_s;
+  fb_run_result_clear (&r);
+  return rate;
+}
+
+static const char *const mlp_opts[] = { "layers", "784,1024,1024,10", "batch", "128", "optimizer", "sgd", NULL };
+
+static int
+serve (const char *model)
+{
+  g_autoptr (GError) error = NULL;
+  const char *const *opts = strcmp (model, "mlp") == 0 ? mlp_opts : NULL;
+  FbModule *m = zoo (model, opts, &error);
+  if (m == NULL || !apply_passes (m, "all", &error))
+    {
+      fprintf (stderr, "bench-cpu: %s\n", error->message);
+      return 1;
+    }
+  char line[128];
+  printf ("ready\n");
+  fflush (stdout);
+  while (fgets (line, sizeof line, stdin))
+    {
+      int n = 0;
+      if (sscanf (line, "rep %d", &n) != 1 || n < 1)
+        break;
+      double rate = train_rate (m, n, NULL, &error);
+      if (rate < 0)
+        {
+          fprintf (stderr, "bench-cpu: %s\n", error->message);
+          return 1;
+        }
+      printf ("steps_per_s %.6f\n", rate);
+      fflush (stdout);
+    }
+  fb_module_free (m);
+  return 0;
+}
+
+/* ------------------------------------------------------------- limits */
+
+static double
+sgemm_gflops (int n)
+{
+  float *a = g_new (float, (gsize) n * n), *b = g_new (float, (gsize) n * n), *c = g_new0 (float, (gsize) n * n);
+  for (gsize i = 0; i < (gsize) n * n; i++)
+    a[i] = b[i] = (float) (i % 7) * 0.1f;
+  openblas_set_num_threads (g_get_num_processors ());
+  cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1, a, n, b, n, 0, c, n);
+  double best = 1e30;
+  for (int r = 0; r < 3; r++)
+    {
+      double t0 = now_s ();
+      cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1, a, n, b, n, 0, c, n);
+      best = MIN (best, now_s () - t0);
+    }
+  g_free (a);
+  g_free (b);
+  g_free (c);
+  return 2.0 * n * n * (double) n / best / 1e9;
+}
+
+typedef struct {
+  float *a, *b, *c;
+  gsize  begin, end;
+} Triad;
+
+static gpointer
+triad_part (gpointer data)
+{
+  Triad *t = data;
+  for (gsize i = t->begin; i < t->end; i++)
+    t->a[i] = t->b[i] + 3.0f * t->c[i];
+  return NULL;
+}
+
+/* GB/s of a[i] = b[i] + s c[i] over 64 MiB arrays on every core. */
+static double
+triad_gbs (void)
+{
+  gsize n = (64u << 20) / sizeof (float);
+  float *a = g_new0 (float, n), *b = g_new0 (float, n), *c = g_new0 (float, n);
+  int th = g_get_num_processors ();
+  double best = 1e30;
+  for (int r = 0; r < 4; r++)
+    {
+      GThread *threads[64];
+      Triad parts[64];
+      double t0 = now_s ();
+      for (int i = 0; i < th && i < 64; i++)
+        {
+          parts[i] = (Triad) { a, b, c, n * i / th, n * (i + 1) / th };
+          threads[i] = g_thread_new ("triad", triad_part, &parts[i]);
+        }
+      for (int i = 0; i < th && i < 64; i++)
+        g_thread_join (threads[i]);
+      if (r > 0)
+        best = MIN (best, now_s () - t0);
+    }
+  g_free (a);
+  g_free (b);
+  g_free (c);
+  return 3.0 * n * sizeof (float) / best / 1e9;
+}
+
+static const char ln_gelu_hlo[] =
+  "HloModule ln_gelu\n"
+  "add { a = f32[] parameter(0)\n b = f32[] parameter(1)\n ROOT s = f32[] add(a, b) }\n"
+  "ENTRY main {\n"
+  "  x = f32[4096,4096] parameter(0)\n"
+  "  zero = f32[] constant(0)\n"
+  "  n = f32[] constant(4096)\n"
+  "  sum = f32[4096] reduce(x, zero), dimensions={1}, to_apply=add\n"
+  "  nb = f32[4096] broadcast(n), dimensions={}\n"
+  "  mean = f32[4096] divide(sum, nb)\n"
+  "  mb = f32[4096,4096] broadcast(mean), dimensions={0}\n"
+  "  d = f32[4096,4096] subtract(x, mb)\n"
+  "  d2 = f32[4096,4096] multiply(d, d)\n"
+  "  v = f32[4096] reduce(d2, zero), dimensions={1}, to_apply=add\n"
+  "  var = f32[4096] divide(v, nb)\n"
+  "  ce = f32[] constant(1e-5)\n"
+  "  eps = f32[4096] broadcast(ce), dimensions={}\n"
+  "  ve = f32[4096] add(var, eps)\n"
+  "  r = f32[4096] rsqrt(ve)\n"
+  "  rb = f32[4096,4096] broadcast(r), dimensions={0}\n"
+  "  y = f32[4096,4096] multiply(d, rb)\n"
+  "  y3 = f32[4096,4096] multiply(y, y)\n"
+  "  y3b = f32[4096,4096] multiply(y3, y)\n"
+  "  k1 = f32[] constant(0.044715)\n"
+  "  c1 = f32[4096,4096] broadcast(k1), dimensions={}\n"
+  "  t1 = f32[4096,4096] multiply(y3b, c1)\n"
+  "  t2 = f32[4096,4096] add(y, t1)\n"
+  "  k2 = f32[] constant(0.7978845608)\n"
+  "  c2 = f32[4096,4096] broadcast(k2), dimensions={}\n"
+  "  t3 = f32[4096,4096] multiply(t2, c2)\n"
+  "  th = f32[4096,4096] tanh(t3)\n"
+  "  k3 = f32[] constant(1)\n"
+  "  one = f32[4096,4096] broadcast(k3), dimensions={}\n"
+  "  t4 = f32[4096,4096] add(th, one)\n"
+  "  k4 = f32[] constant(0.5)\n"
+  "  half = f32[4096,4096] broadcast(k4), dimensions={}\n"
+  "  t5 = f32[4096,4096] multiply(y, half)\n"
+  "  ROOT g = f32[4096,4096] multiply(t5, t4)\n"
+  "}\n";
+
+static int
+run_all (void)
+{
+  g_autoptr (GError) error = NULL;
+  print_machine ();
+
+  /* Compile time, cold cache first (a fresh cache directory), then warm. */
+  printf ("\n== compile time of the MLP 784-1024-1024-10 step (goals: < 1 s cold, < 50 ms warm)\n");
+  FbModule *mlp = zoo ("mlp", mlp_opts, &error);
+  if (mlp == NULL || !apply_passes (mlp, "all", &error))
+    {
+      fprintf (stderr, "bench-cpu: %s\n", error->message);
+      return 1;
+    }
+  const FbBackend *cpu = fb_backend_lookup ("cpu", &error);
+  if (cpu == NULL)
+    {
+      fprintf (stderr, "bench-cpu: %s\n", error->message);
+      return 1;
+    }
+  for (int warm = 0; warm < 2; warm++)
+    {
+      FbBackendOptions bo = { 0 };
+      double t0 = now_s ();
+      FbExecutable *exe = cpu->compile (mlp, &bo, &error);
+      double t = now_s () - t0;
+      if (exe == NULL)
+        {
+          fprintf (stderr, "bench-cpu: %s\n", error->message);
+          return 1;
+        }
+      cpu->free (exe);
+      printf ("  %-5s cache: %8.1f ms  (%s)\n", warm ? "warm" : "cold", t * 1e3,
+              warm ? (t < 0.050 ? "meets the goal" : "misses the goal")
+                   : (t < 1.0 ? "meets the goal" : "misses the goal"));
+    }
+
+  /* MLP step rate against the sgemm rate, interleaved. */
+  printf ("\n== MLP step: achieved GFLOP/s against OpenBLAS sgemm 2048^3, same run\n");
+  FbStats st;
+  fb_stats_compute (mlp, &st);
+  double step_rate[REPS], gemm[REPS];
+  for (int r = -1; r < REPS; r++)
+    {
+      double rate = train_rate (mlp, 10, NULL, &error);
+      double g = sgemm_gflops (2048);
+      if (rate < 0)
+        {
+          fprintf (stderr, "bench-cpu: %s\n", error->message);
+          return 1;
+        }
+      if (r >= 0)
+        {
+          step_rate[r] = rate * st.flops / 1e9;
+          gemm[r] = g;
+        }
+    }
+  print_stats ("MLP step (GFLOP/s)", step_rate, REPS, "GFLOP/s");
+  print_stats ("sgemm 2048 (GFLOP/s)", gemm, REPS, "GFLOP/s");
+  double a = median (step_rate, REPS), b = median (gemm, REPS);
+  printf ("  the step reaches %.0f%% of the sgemm rate (%.3g FLOP per step)\n", 100 * a / b, st.flops);
+
+  /* Layer norm + GELU against the triad. */
+  printf ("\n== layer norm + GELU over 64 MiB (f32[4096,4096]) against a STREAM triad (goal: >= 80%%)\n");
+  FbModule *ln = fb_hlo_parse (ln_gelu_hlo, strlen (ln_gelu_hlo), "ln_gelu.hlo", 0, &error);
+  if (ln == NULL || !apply_passes (ln, "all", &error))
+    {
+      fprintf (stderr, "bench-cpu: %s\n", error->message);
+      return 1;
+    }
+  FbBackendOptions bo = { 0 };
+  FbExecutable *exe = cpu->compile (ln, &bo, &error);
+  if (exe == NULL)
+    {
+      fprintf (stderr, "bench-cpu: %s\n", error->message);
+      return 1;
+    }
+  FbArena *arena = fb_arena_new ();
+  FbLiteral *x = fb_literal_new (arena, ln->entry->params[0]->shape);
+  for (int64_t i = 0; i < 4096 * 4096; i++)
+    ((float *) x->data)[i] = (float) ((i * 7919) % 1000) / 500.0f - 1.0f;
+  double lnbw[REPS], triad[REPS];
+  for (int r = -1; r < REPS; r++)
+    {
+      FbArena *out = fb_arena_new ();
+      double t0 = now_s ();
+      FbLiteral *y = cpu->execute (exe, out, 1, &x, &error);
+      double t = now_s () - t0;
+      fb_arena_free (out);
+      if (y == NULL)
+        {
+          fprintf (stderr, "bench-cpu: %s\n", error->message);
+          return 1;
+        }
+      double tr = triad_gbs ();
+      if (r >= 0)
+        {
+          lnbw[r] = 2.0 * 64 * 1048576 / t / 1e9;   /* read x once, write y once */
+          triad[r] = tr;
+        }
+    }
+  cpu->free (exe);
+  fb_arena_free (arena);
+  print_stats ("layer norm + GELU (GB/s)", lnbw, REPS, "GB/s");
+  print_stats ("triad (GB/s)", triad, REPS, "GB/s");
+  a = median (lnbw, REPS);
+  b = median (triad, REPS);
+  printf ("  layer norm + GELU reaches %.0f%% of the triad bandwidth (%s; the output copy to the caller is included)\n",
+          100 * a / b, a / b >= 0.8 ? "meets the goal" : "misses the goal");
+
+  /* All passes against fusion off, per zoo model. */
+  printf ("\n== all passes against the fusion passes off (steps/s, interleaved)\n");
+  int n_models;
+  const FbZooModelInfo *models = fb_zoo_models (&n_models);
+  for (int k = 0; k < n_models; k++)
+    {
+      const char *name = models[k].name;
+      FbModule *on = zoo (name, strcmp (name, "mlp") == 0 ? mlp_opts : NULL, &error);
+      FbModule *off = on ? fb_module_clone (on) : NULL;
+      if (on == NULL || !apply_passes (on, "all", &error) || !apply_passes (off, NO_FUSION, &error))
+        {
+          fprintf (stderr, "bench-cpu: %s: %s\n", name, error->message);
+          return 1;
+        }
+      double ra[REPS], rb[REPS], ratio[REPS];
+      for (int r = -1; r < REPS; r++)
+        {
+          double x1 = train_rate (on, 5, NULL, &error);
+          double x2 = x1 >= 0 ? train_rate (off, 5, NULL, &error) : -1;
+          if (x1 < 0 || x2 < 0)
+            {
+              fprintf (stderr, "bench-cpu: %s: %s\n", name, error->message);
+              return 1;
+            }
+          if (r >= 0)
+            {
+              ra[r] = x1;
+              rb[r] = x2;
+              ratio[r] = x1 / x2;
+            }
+        }
+      printf (" %s\n", name);
+      print_stats ("all passes", ra, REPS, "steps/s");
+      print_stats ("fusion off", rb, REPS, "steps/s");
+      double q = median (ratio, REPS);
+      printf ("  ratio %.2fx: all passes are %s\n", q,
+              q >= 1.02 ? "faster" : q <= 0.98 ? "slower" : "about as fast");
+      fb_module_free (on);
+      fb_module_free (off);
+    }
+  fb_module_free (ln);
+  fb_module_free (mlp);
+  return 0;
+}
+
+int
+main (int argc, char **argv)
+{
+  /* A fresh kernel cache, so that the first compile is a cold one. */
+  g_autofree char *cache = g_dir_make_tmp ("fusebox-bench-XXXXXX", NULL);
+  if (cache)
+    g_setenv ("XDG_CACHE_HOME", cache, TRUE);
+  int rc;
+  if (argc == 3 && strcmp (argv[1], "--serve") == 0)
+    rc = serve (argv[2]);
+  else if (argc == 1)
+    rc = run_all ();
+  else
+    {
+      fprintf (stderr, "usage: bench-cpu [--serve MODEL]\n");
+      return 2;
+    }
+  if (cache)
+    {
+      g_autofree char *cmd = g_strdup_printf ("rm -rf '%s'", cache);
+      if (system (cmd) != 0)
+        fprintf (stderr, "bench-cpu: could not remove %s\n", cache);
+    }
+  return rc;
+}

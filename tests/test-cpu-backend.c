@@ -1,0 +1,489 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * The CPU backend against the reference interpreter. Every zoo model (at
+ * small sizes) and every module of the real corpus that the interpreter can
+ * run give the same results on CPU, within a tolerance that depends on the
+ * element type, with all passes on, all off, and each fusion pass alone.
+ * Training for 50 steps gives the same losses; one thread and two threads
+ * give identical results; unknown custom calls are refused with the same
+ * advice as on the interpreter.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "fb-backend.h"
+#include "fb-hlo.h"
+#include "fb-interp.h"
+#include "fb-pass.h"
+#include "fb-runner.h"
+#include "fb-zoo.h"
+
+/* ---------------------------------------------------------- utilities */
+
+static double
+tolerance (FbElemType t)
+{
+  switch (t)
+    {
+    case FB_F64: return 1e-9;
+    case FB_F32: return 2e-4;
+    case FB_F16: return 5e-3;
+    case FB_BF16: return 3e-2;
+    default: return fb_elem_type_is_float (t) ? 0.25 : 0;
+    }
+}
+
+/* NULL when equal within tolerance, else a description of the first mismatch. */
+static char *
+compare (const FbLiteral *want, const FbLiteral *got, const char *where)
+{
+  if (want->shape->type == FB_TUPLE || got->shape->type == FB_TUPLE)
+    {
+      if (want->n_elems != got->n_elems)
+        return g_strdup_printf ("%s: %d tuple elements instead of %d", where, got->n_elems, want->n_elems);
+      for (int i = 0; i < want->n_elems; i++)
+        {
+          g_autofree char *w = g_strdup_printf ("%s{%d}", where, i);
+          char *why = compare (want->elems[i], got->elems[i], w);
+          if (why)
+            return why;
+        }
+      return NULL;
+    }
+  if (!fb_shape_compatible (want->shape, got->shape))
+    return g_strdup_printf ("%s: shapes differ", where);
+  FbElemType t = want->shape->type;
+  if (!fb_elem_type_is_array (t))
+    return NULL;
+  int64_t n = fb_shape_elements (want->shape);
+  if (fb_elem_type_kind (t) == FB_KIND_FLOAT)
+    {
+      /* Relative to the largest magnitude, so cancellation does not count. */
+      double scale = 1e-6;
+      for (int64_t i = 0; i < n; i++)
+        if (isfinite (fb_literal_get_f64 (want, i)))
+          scale = MAX (scale, fabs (fb_literal_get_f64 (want, i)));
+      double tol = tolerance (t);
+      for (int64_t i = 0; i < n; i++)
+        {
+          double a = fb_literal_get_f64 (want, i), b = fb_literal_get_f64 (got, i);
+          if (isnan (a) && isnan (b))
+            continue;
+          if (isinf (a) && a == b)
+            continue;
+          if (!(fabs (a - b) <= tol * (fabs (a) + scale)))
+            return g_strdup_printf ("%s: element %" G_GINT64_FORMAT " of %s is %.9g, the interpreter says %.9g",
+                                    where, i, fb_elem_type_name (t), b, a);
+        }
+      return NULL;
+    }
+  if (memcmp (want->data, got->data, (gsize) n * fb_elem_type_bytes (t)) != 0)
+    for (int64_t i = 0; i < n; i++)
+      if (fb_literal_get_s64 (want, i) != fb_literal_get_s64 (got, i))
+        return g_strdup_printf ("%s: element %" G_GINT64_FORMAT " is %" G_GINT64_FORMAT ", the interpreter says %"
+                                G_GINT64_FORMAT, where, i, fb_literal_get_s64 (got, i), fb_literal_get_s64 (want, i));
+  return NULL;
+}
+
+/* Arguments for the entry: the zoo's own values, else seeded small values
+ * (integers in [0, 4) so that they are valid indices of small dimensions). */
+static FbLiteral **
+make_args (FbModule *m, FbArena *arena)
+{
+  FbComputation *e = m->entry;
+  FbLiteral **args = fb_arena_new0 (arena, FbLiteral *, MAX (e->n_params, 1));
+  GRand *rand = g_rand_new_with_seed (7);
+  for (int p = 0; p < e->n_params; p++)
+    {
+      FbShape *s = e->params[p]->shape;
+      args[p] = fb_literal_new (arena, s);
+      if (fb_zoo_is_zoo_module (m) && fb_zoo_fill_parameter (m, p, 1, args[p], NULL))
+        continue;
+      if (!fb_shape_is_array (s))
+        continue;   /* tuple parameters stay zero */
+      int64_t n = fb_shape_elements (s);
+      for (int64_t i = 0; i < n; i++)
+        {
+          if (fb_elem_type_kind (s->type) == FB_KIND_FLOAT)
+            fb_literal_set_f64 (args[p], i, g_rand_double_range (rand, -1, 1));
+          else if (fb_elem_type_is_array (s->type))
+            fb_literal_set_s64 (args[p], i, g_rand_int_range (rand, 0, s->type == FB_PRED ? 2 : 4));
+        }
+    }
+  g_rand_free (rand);
+  return args;
+}
+
+static FbModule *
+with_passes (FbModule *m, const char *spec)
+{
+  g_autoptr (GError) error = NULL;
+  FbModule *c = fb_module_clone (m);
+  FbPipeline *p = fb_pipeline_new_default ();
+  if (!fb_pipeline_set_spec (p, spec, &error))
+    g_error ("--passes %s: %s", spec, error->message);
+  FbPipelineOptions opts = { .verify_each = TRUE, .keep_snapshots = FALSE };
+  GPtrArray *snaps = fb_pipeline_run (p, c, &opts, &error);
+  if (snaps == NULL)
+    g_error ("%s: passes %s failed: %s", m->name, spec, error->message);
+  g_ptr_array_free (snaps, TRUE);
+  fb_pipeline_free (p);
+  return c;
+}
+
+static FbLiteral *
+run_cpu (FbModule *m, FbArena *arena, FbLiteral **args, int threads, GError **error)
+{
+  const FbBackend *cpu = fb_backend_lookup ("cpu", error);
+  if (cpu == NULL)
+    return NULL;
+  FbBackendOptions opts = { .threads = threads };
+  FbExecutable *exe = cpu->compile (m, &opts, error);
+  if (exe == NULL)
+    return NULL;
+  FbLiteral *r = cpu->execute (exe, arena, m->entry->n_params, args, error);
+  cpu->free (exe);
+  return r;
+}
+
+/* Runs @m on the interpreter (as given) and on CPU after @spec; asserts equality. */
+static void
+check_parity (FbModule *m, FbLiteral *want, FbLiteral **args, const char *spec, const char *what)
+{
+  g_autoptr (GError) error = NULL;
+  FbModule *c = with_passes (m, spec);
+  FbArena *arena = fb_arena_new ();
+  FbLiteral *got = run_cpu (c, arena, args, 0, &error);
+  if (got == NULL)
+    g_error ("%s with --passes %s: the CPU backend failed: %s", what, spec, error->message);
+  g_autofree char *where = g_strdup_printf ("%s (--passes %s)", what, spec);
+  g_autofree char *why = compare (want, got, where);
+  if (why)
+    g_error ("%s", why);
+  fb_arena_free (arena);
+  fb_module_free (c);
+}
+
+/* all, none, and each fuse-* pass alone. */
+static GPtrArray *
+pass_specs (void)
+{
+  GPtrArray *specs = g_ptr_array_new_with_free_func (g_free);
+  g_ptr_array_add (specs, g_strdup ("all"));
+  g_ptr_array_add (specs, g_strdup ("none"));
+  int n;
+  const FbPass *const *all = fb_passes_all (&n);
+  for (int i = 0; i < n; i++)
+    if (g_str_has_prefix (all[i]->name, "fuse-"))
+      g_ptr_array_add (specs, g_strdup (all[i]->name));
+  return specs;
+}
+
+static void
+check_module (FbModule *m, const char *what)
+{
+  g_autoptr (GError) error = NULL;
+  FbArena *arena = fb_arena_new ();
+  FbLiteral **args = make_args (m, arena);
+  FbLiteral *want = fb_interp_run (m, m->entry, arena, m->entry->n_params, args, NULL, &error);
+  if (want == NULL)
+    g_error ("%s: the interpreter failed: %s", what, error->message);
+  g_autoptr (GPtrArray) specs = pass_specs ();
+  for (guint i = 0; i < specs->len; i++)
+    check_parity (m, want, args, specs->pdata[i], what);
+  fb_arena_free (arena);
+}
+
+/* ---------------------------------------------------------------- zoo */
+
+typedef struct {
+  const char *model;
+  const char *opts[16];   /* key, value, ... NULL */
+} ZooCase;
+
+static const ZooCase zoo_cases[] = {
+  { "mlp", { "layers", "32,24,10", "batch", "8", NULL } },
+  { "cnn", { "image", "12", "channels", "2,4", "hidden", "16", "batch", "4", NULL } },
+  { "transformer", { "layers", "1", "dmodel", "16", "heads", "2", "seq", "8", "vocab", "16", "batch", "2", NULL } },
+  { "resnet-block", { "image", "8", "channels", "4", "batch", "2", NULL } },
+};
+
+static FbModule *
+zoo_module (const ZooCase *zc, const char *optimizer)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (FbZooOptions) o = fb_zoo_options_new ();
+  for (int i = 0; zc->opts[i]; i += 2)
+    g_assert_true (fb_zoo_options_set (o, zc->opts[i], zc->opts[i + 1], NULL));
+  if (optimizer)
+    g_assert_true (fb_zoo_options_set (o, "optimizer", optimizer, NULL));
+  FbModule *m = fb_zoo_generate (zc->model, o, &error);
+  g_assert_no_error (error);
+  return m;
+}
+
+static void
+test_zoo (gconstpointer data)
+{
+  const ZooCase *zc = data;
+  FbModule *m = zoo_module (zc, NULL);
+  check_module (m, zc->model);
+  fb_module_free (m);
+}
+
+/* ------------------------------------------------------------- corpus */
+
+/* Larger modules (a 1B-parameter model) would take the interpreter minutes. */
+#define MAX_PARAM_BYTES (64 << 20)
+
+static void
+test_corpus_file (gconstpointer data)
+{
+  const char *path = data;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *text = NULL;
+  gsize len = 0;
+  g_assert_true (g_file_get_contents (path, &text, &len, &error));
+  int n = fb_hlo_count_modules (text, len);
+  g_autoptr (GString) skipped = g_string_new (NULL);
+  int ran = 0;
+  for (int i = 0; i < n; i++)
+    {
+      g_autofree char *what = g_strdup_printf ("%s (module %d)", path, i);
+      FbModule *m = fb_hlo_parse (text, len, path, i, &error);
+      g_assert_no_error (error);
+      int64_t param_bytes = 0;
+      for (int p = 0; p < m->entry->n_params; p++)
+        param_bytes += fb_shape_bytes (m->entry->params[p]->shape);
+      if (param_bytes > MAX_PARAM_BYTES)
+        {
+          g_string_append_printf (skipped, "%smodule %d: its parameters take %" G_GINT64_FORMAT " MiB, more than "
+                                  "the interpreter runs in a unit test", skipped->len ? "; " : "", i,
+                                  param_bytes >> 20);
+          fb_module_free (m);
+          continue;
+        }
+      FbArena *arena = fb_arena_new ();
+      FbLiteral **args = make_args (m, arena);
+      FbLiteral *want = fb_interp_run (m, m->entry, arena, m->entry->n_params, args, NULL, &error);
+      if (want == NULL)
+        {
+          g_string_append_printf (skipped, "%smodule %d: the interpreter refuses it (%s)",
+                                  skipped->len ? "; " : "", i, error->message);
+          g_clear_error (&error);
+        }
+      else
+        {
+          g_autoptr (GPtrArray) specs = pass_specs ();
+          for (guint s = 0; s < specs->len; s++)
+            check_parity (m, want, args, specs->pdata[s], what);
+          ran++;
+        }
+      fb_arena_free (arena);
+      fb_module_free (m);
+    }
+  if (ran == 0)
+    g_test_skip (skipped->str);
+  else if (skipped->len)
+    g_test_message ("%s", skipped->str);
+}
+
+static void
+test_corpus_unset (void)
+{
+  g_test_skip ("FUSEBOX_CORPUS is not set (point it at the directory of real .hlo modules)");
+}
+
+/* ------------------------------------------------------------ training */
+
+typedef struct {
+  double losses[64];
+} Losses;
+
+static void
+record_loss (int step, double loss, gpointer user_data)
+{
+  Losses *l = user_data;
+  if (step >= 1 && step <= 64)
+    l->losses[step - 1] = loss;
+}
+
+static void
+train (FbModule *m, const char *backend, Losses *out)
+{
+  g_autoptr (GError) error = NULL;
+  FbRunOptions o;
+  fb_run_options_init (&o);
+  o.backend = backend;
+  o.steps = 50;
+  o.init = fb_zoo_init_fn;
+  o.data = fb_zoo_data_fn;
+  o.on_step = record_loss;
+  o.on_step_data = out;
+  FbRunResult res;
+  if (!fb_runner_run (m, &o, &res, &error))
+    g_error ("training on %s failed: %s", backend, error->message);
+  g_assert_cmpint (res.steps, ==, 50);
+  fb_run_result_clear (&res);
+}
+
+static void
+test_training_parity (void)
+{
+  FbModule *m = zoo_module (&zoo_cases[0], NULL);
+  FbModule *compiled = with_passes (m, "all");
+  Losses a = { 0 }, b = { 0 };
+  train (m, "interp", &a);
+  train (compiled, "cpu", &b);
+  for (int s = 0; s < 50; s++)
+    {
+      g_assert_true (isfinite (a.losses[s]));
+      if (fabs (a.losses[s] - b.losses[s]) > 1e-4 * fabs (a.losses[s]))
+        g_error ("step %d: loss %.9g on CPU, %.9g on the interpreter", s + 1, b.losses[s], a.losses[s]);
+    }
+  fb_module_free (compiled);
+  fb_module_free (m);
+}
+
+/* ------------------------------------------------------------- threads */
+
+static void
+test_threads_identical (void)
+{
+  g_autoptr (GError) error = NULL;
+  for (guint z = 0; z < G_N_ELEMENTS (zoo_cases); z++)
+    {
+      FbModule *m0 = zoo_module (&zoo_cases[z], "adam");
+      FbModule *m = with_passes (m0, "all");
+      FbArena *arena = fb_arena_new ();
+      FbLiteral **args = make_args (m, arena);
+      FbLiteral *one = run_cpu (m, arena, args, 1, &error);
+      g_assert_no_error (error);
+      FbLiteral *two = run_cpu (m, arena, args, 2, &error);
+      g_assert_no_error (error);
+      if (!fb_literal_equal (one, two))
+        g_error ("%s: 1 and 2 threads give different results", zoo_cases[z].model);
+      fb_arena_free (arena);
+      fb_module_free (m);
+      fb_module_free (m0);
+    }
+}
+
+/* ------------------------------------------------------------- refusals */
+
+static const char custom_call_hlo[] =
+  "HloModule cc\n"
+  "ENTRY main {\n"
+  "  p = f32[4] parameter(0)\n"
+  "  ROOT c = f32[4] custom-call(p), custom_call_target=\"MyKernel\"\n"
+  "}\n";
+
+static void
+test_custom_call_refused (void)
+{
+  g_autoptr (GError) error = NULL, ierror = NULL;
+  FbModule *m = fb_hlo_parse (custom_call_hlo, strlen (custom_call_hlo), "cc.hlo", 0, &error);
+  g_assert_no_error (error);
+  FbArena *arena = fb_arena_new ();
+  FbLiteral **args = make_args (m, arena);
+  g_assert_null (run_cpu (m, arena, args, 0, &error));
+  g_assert_error (error, FB_ERROR, FB_ERROR_UNSUPPORTED);
+  g_assert_nonnull (strstr (error->message, "\"MyKernel\""));
+  g_assert_nonnull (strstr (error->message, "--custom-call MyKernel=identity"));
+  /* The same words as the interpreter. */
+  g_assert_null (fb_interp_run (m, m->entry, arena, 1, args, NULL, &ierror));
+  g_assert_nonnull (ierror);
+  g_assert_nonnull (strstr (ierror->message, error->message));
+
+  /* Mapped, it runs and is the identity. */
+  FbCustomCallMap *map = fb_custom_call_map_new ();
+  g_assert_true (fb_custom_call_map_add_spec (map, "MyKernel=identity", NULL));
+  const FbBackend *cpu = fb_backend_lookup ("cpu", NULL);
+  FbBackendOptions opts = { .custom_calls = map };
+  g_clear_error (&error);
+  FbExecutable *exe = cpu->compile (m, &opts, &error);
+  g_assert_no_error (error);
+  fb_literal_set_f64 (args[0], 2, 3.5);
+  FbLiteral *r = cpu->execute (exe, arena, 1, args, &error);
+  g_assert_no_error (error);
+  g_assert_cmpfloat (fb_literal_get_f64 (r, 2), ==, 3.5);
+  cpu->free (exe);
+  fb_custom_call_map_free (map);
+  fb_arena_free (arena);
+  fb_module_free (m);
+}
+
+static void
+test_bad_arguments (void)
+{
+  g_autoptr (GError) error = NULL;
+  FbModule *m = fb_hlo_parse (custom_call_hlo, strlen (custom_call_hlo), "cc.hlo", 0, &error);
+  g_assert_no_error (error);
+  FbCustomCallMap *map = fb_custom_call_map_new ();
+  g_assert_true (fb_custom_call_map_add_spec (map, "MyKernel=identity", NULL));
+  const FbBackend *cpu = fb_backend_lookup ("cpu", NULL);
+  FbBackendOptions opts = { .custom_calls = map };
+  FbExecutable *exe = cpu->compile (m, &opts, &error);
+  g_assert_no_error (error);
+  FbArena *arena = fb_arena_new ();
+  /* Too few arguments, then one of the wrong shape: errors, not crashes. */
+  g_assert_null (cpu->execute (exe, arena, 0, NULL, &error));
+  g_assert_error (error, FB_ERROR, FB_ERROR_USAGE);
+  g_clear_error (&error);
+  int64_t d = 5;
+  FbLiteral *wrong = fb_literal_new (arena, fb_shape_new_array (arena, FB_F32, 1, &d));
+  g_assert_null (cpu->execute (exe, arena, 1, &wrong, &error));
+  g_assert_error (error, FB_ERROR, FB_ERROR_USAGE);
+  g_assert_nonnull (strstr (error->message, "f32[4]"));
+  cpu->free (exe);
+  fb_custom_call_map_free (map);
+  fb_arena_free (arena);
+  fb_module_free (m);
+}
+
+static int
+compare_names (gconstpointer a, gconstpointer b)
+{
+  return strcmp (*(const char *const *) a, *(const char *const *) b);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+
+  for (guint z = 0; z < G_N_ELEMENTS (zoo_cases); z++)
+    {
+      g_autofree char *path = g_strdup_printf ("/cpu/zoo/%s", zoo_cases[z].model);
+      g_test_add_data_func (path, &zoo_cases[z], test_zoo);
+    }
+  g_test_add_func ("/cpu/training/mlp-50-steps", test_training_parity);
+  g_test_add_func ("/cpu/threads/one-vs-two", test_threads_identical);
+  g_test_add_func ("/cpu/custom-call/refused", test_custom_call_refused);
+  g_test_add_func ("/cpu/execute/bad-arguments", test_bad_arguments);
+
+  const char *dir = g_getenv ("FUSEBOX_CORPUS");
+  GPtrArray *paths = g_ptr_array_new_with_free_func (g_free);
+  if (dir == NULL)
+    g_test_add_func ("/cpu/corpus", test_corpus_unset);
+  else
+    {
+      GDir *d = g_dir_open (dir, 0, NULL);
+      const char *name;
+      while (d && (name = g_dir_read_name (d)))
+        if (g_str_has_suffix (name, ".hlo"))
+          g_ptr_array_add (paths, g_build_filename (dir, name, NULL));
+      if (d)
+        g_dir_close (d);
+      g_ptr_array_sort (paths, compare_names);
+      for (guint i = 0; i < paths->len; i++)
+        {
+          g_autofree char *base = g_path_get_basename (paths->pdata[i]);
+          g_autofree char *tpath = g_strdup_printf ("/cpu/corpus/%s", base);
+          g_test_add_data_func (tpath, paths->pdata[i], test_corpus_file);
+        }
+    }
+  int rc = g_test_run ();
+  g_ptr_array_free (paths, TRUE);
+  return rc;
+}
