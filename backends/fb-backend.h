@@ -30,9 +30,16 @@ gboolean         fb_custom_call_map_lookup  (const FbCustomCallMap *map, const c
                                              FbCustomCallImpl *out, GError **error);
 const char      *fb_custom_call_impl_name   (FbCustomCallImpl impl);
 
+/* The profiler's recorder (profiler/fb-recorder.h); declared here so that
+ * backends which do not record need not include the profiler. */
+typedef struct _FbRecorder FbRecorder;
+
 typedef struct {
   FbCustomCallMap *custom_calls;   /* borrowed; NULL means the built-in map */
   int              threads;        /* 0: one per core */
+  FbRecorder      *recorder;       /* borrowed; NULL: record nothing. When set, the
+                                    * executable records a kernel span for every
+                                    * kernel it runs, on the calling thread */
 } FbBackendOptions;
 
 typedef struct _FbBackend FbBackend;

@@ -582,6 +582,68 @@ save_outputs (const char *dir, const FbShape *root, FbLiteral *result, GError **
   return TRUE;
 }
 
+/* ------------------------------------------------------ measured memory */
+
+/* With FbRunOptions.memory set, every array the runner holds (arguments,
+ * results, state) is an alloc event when it appears and a free event when
+ * the arena holding it is dropped. A value is counted once however many
+ * literals share its data (a backend may return an argument as a result). */
+typedef struct {
+  FbMemoryTimeline *timeline;
+  GHashTable       *live;     /* data pointer -> its arena's list, of counted values */
+} MemTrack;
+
+typedef struct {
+  GArray *blocks;             /* guint8 *: data pointers counted in this arena */
+} MemArena;
+
+static void
+mem_count (MemTrack *mt, MemArena *ma, const FbLiteral *lit)
+{
+  if (mt->timeline == NULL || lit == NULL)
+    return;
+  if (lit->shape->type == FB_TUPLE)
+    {
+      for (int i = 0; i < lit->n_elems; i++)
+        mem_count (mt, ma, lit->elems[i]);
+      return;
+    }
+  if (lit->data == NULL || g_hash_table_contains (mt->live, lit->data))
+    return;
+  guint64 size = (guint64) fb_shape_elements (lit->shape) * fb_elem_type_bytes (lit->shape->type);
+  fb_memory_timeline_add_event (mt->timeline, FB_MEMORY_ALLOC, fb_trace_now_ns (),
+                                (guint64) (guintptr) lit->data, size, -1);
+  g_hash_table_insert (mt->live, lit->data, ma);
+  if (ma->blocks == NULL)
+    ma->blocks = g_array_new (FALSE, FALSE, sizeof (guint8 *));
+  g_array_append_val (ma->blocks, lit->data);
+}
+
+/* Frees every value counted in @ma (its arena is about to be dropped). */
+static void
+mem_release (MemTrack *mt, MemArena *ma)
+{
+  if (mt->timeline == NULL || ma->blocks == NULL)
+    return;
+  gint64 now = fb_trace_now_ns ();
+  for (guint i = 0; i < ma->blocks->len; i++)
+    {
+      guint8 *data = g_array_index (ma->blocks, guint8 *, i);
+      if (g_hash_table_lookup (mt->live, data) != ma)
+        continue;
+      g_hash_table_remove (mt->live, data);
+      fb_memory_timeline_add_event (mt->timeline, FB_MEMORY_FREE, now, (guint64) (guintptr) data, 0, -1);
+    }
+  g_array_set_size (ma->blocks, 0);
+}
+
+static void
+mem_clear (MemTrack *mt, MemArena *ma)
+{
+  mem_release (mt, ma);
+  g_clear_pointer (&ma->blocks, g_array_unref);
+}
+
 /* ----------------------------------------------------------------- run */
 
 void
@@ -651,23 +713,50 @@ run_steps (Plan *plan, const FbRunOptions *options, const FbBackend *backend, Fb
   g_autofree FbLiteral **args = g_new0 (FbLiteral *, MAX (n, 1));
   FbArena *state = fb_arena_new ();
   gboolean ok = TRUE;
+  MemTrack mt = { options->memory, options->memory ? g_hash_table_new (NULL, NULL) : NULL };
+  MemArena keep_mem = { 0 }, state_mem = { 0 }, next_mem = { 0 }, step_mem = { 0 };
 
   for (int p = 0; p < n; p++)
+    if (plan->npy[p])
+      mem_count (&mt, &keep_mem, plan->npy[p]);
+  for (int p = 0; p < n; p++)
     if (plan->is_state[p])
-      args[p] = make_value (plan, options, state, p, 0);
+      {
+        args[p] = make_value (plan, options, state, p, 0);
+        mem_count (&mt, &state_mem, args[p]);
+      }
 
   for (int step = 1; step <= options->steps && ok; step++)
     {
+      /* Cancelling stops between steps: the steps already run are kept. */
+      if (g_cancellable_set_error_if_cancelled (options->cancellable, error))
+        {
+          ok = FALSE;
+          break;
+        }
       FbArena *arena = fb_arena_new ();
       for (int p = 0; p < n; p++)
         if (!plan->is_state[p])
-          args[p] = make_value (plan, options, arena, p, step);
+          {
+            args[p] = make_value (plan, options, arena, p, step);
+            mem_count (&mt, &step_mem, args[p]);
+          }
 
+      FbRecorderScope scope;
+      if (options->recorder)
+        fb_recorder_begin_step (options->recorder, &scope, step);
       double t0 = now_s ();
       FbLiteral *result = backend->execute (exe, arena, n, args, error);
+      mem_count (&mt, &step_mem, result);
       FbArena *next_state = fb_arena_new ();
       ok = result != NULL && feed_back (plan, next_state, result, args, error);
       double dt = now_s () - t0;
+      if (options->recorder)
+        fb_recorder_end (options->recorder, &scope);
+      if (ok)
+        for (int p = 0; p < n; p++)
+          if (plan->is_state[p])
+            mem_count (&mt, &next_mem, args[p]);
 
       if (ok)
         {
@@ -691,9 +780,19 @@ run_steps (Plan *plan, const FbRunOptions *options, const FbBackend *backend, Fb
         }
       fb_arena_free (state);
       state = next_state;
+      mem_release (&mt, &state_mem);
+      MemArena swap = state_mem;
+      state_mem = next_mem;
+      next_mem = swap;
       fb_arena_free (arena);
+      mem_release (&mt, &step_mem);
     }
   fb_arena_free (state);
+  mem_clear (&mt, &state_mem);
+  mem_clear (&mt, &next_mem);
+  mem_clear (&mt, &step_mem);
+  mem_clear (&mt, &keep_mem);
+  g_clear_pointer (&mt.live, g_hash_table_unref);
   return ok;
 }
 
@@ -759,7 +858,7 @@ fb_runner_run (FbModule *module, const FbRunOptions *options, FbRunResult *out, 
       return FALSE;
     }
 
-  FbBackendOptions bopts = { .custom_calls = options->custom_calls };
+  FbBackendOptions bopts = { .custom_calls = options->custom_calls, .recorder = options->recorder };
   double t0 = now_s ();
   FbExecutable *exe = backend->compile (module, &bopts, error);
   double compile_s = now_s () - t0;
@@ -785,11 +884,20 @@ fb_runner_run (FbModule *module, const FbRunOptions *options, FbRunResult *out, 
         res.n_data++;
     }
 
-  gboolean ok = run_steps (&plan, options, backend, exe, &res, error);
+  GError *local = NULL;
+  gboolean ok = run_steps (&plan, options, backend, exe, &res, &local);
   backend->free (exe);
   plan_clear (&plan);
+  if (!ok && g_error_matches (local, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    {
+      res.steps_per_s = res.steps / MAX (res.run_s, 1e-9);
+      *out = res;
+      g_propagate_error (error, local);
+      return FALSE;
+    }
   if (!ok)
     {
+      g_propagate_error (error, local);
       fb_run_result_clear (&res);
       return FALSE;
     }

@@ -45,6 +45,9 @@
 
 #include "fb-ir.h"
 #include "fb-backend.h"
+#include "fb-memory.h"
+#include "fb-recorder.h"
+#include <gio/gio.h>
 
 G_BEGIN_DECLS
 
@@ -72,8 +75,14 @@ typedef struct {
   FbInitFn         init;           /* optional, e.g. from the zoo */
   FbDataFn         data;           /* optional, e.g. from the zoo */
   gpointer         source_data;    /* user data of init and data */
+  FbRecorder      *recorder;       /* optional: a step span per step, and the backend's
+                                    * kernel spans inside it */
+  FbMemoryTimeline *memory;        /* optional: alloc/free events of the values the
+                                    * runner holds (arguments, results, state) */
   FbStepFn         on_step;        /* optional */
   gpointer         on_step_data;
+  GCancellable    *cancellable;    /* optional: checked before every step; once it is
+                                    * cancelled the run stops with G_IO_ERROR_CANCELLED */
 } FbRunOptions;
 
 /* Fills in the defaults: interp, 10 steps, seed 0, automatic loss. */
@@ -96,7 +105,10 @@ typedef struct {
  * failure returns FALSE; @out is then left cleared. Errors: FB_ERROR_USAGE
  * for bad option values (a malformed feed spec, steps < 1), FB_ERROR_VERIFY
  * when the module, aliases, feed or loss do not fit together, FB_ERROR_IO and
- * FB_ERROR_PARSE for inputs, and whatever the backend reports. */
+ * FB_ERROR_PARSE for inputs, and whatever the backend reports. A cancelled
+ * run is the one exception to a cleared @out: it returns FALSE with
+ * G_IO_ERROR_CANCELLED and @out holds the steps that ran before (possibly
+ * none); the caller clears it. */
 gboolean fb_runner_run     (FbModule *module, const FbRunOptions *options, FbRunResult *out,
                             GError **error);
 void     fb_run_result_clear (FbRunResult *result);

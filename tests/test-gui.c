@@ -4,7 +4,9 @@
  * sample, toggle a pass, step through every snapshot in every graph mode,
  * select a node and read the inspector, bench five interpreter steps and
  * read the throughput tab, open a malformed file and see the error while
- * the model stays loaded, and render a screenshot with the real binary.
+ * the model stays loaded, read a fusion's generated LLVM IR, select a node
+ * by clicking its span in the timeline, cancel a long run, and render a
+ * screenshot with the real binary.
  * Every widget test ends with g_assert_finalize_object, so a leaked
  * reference (a signal handler, a task) fails the test.
  */
@@ -12,6 +14,8 @@
 #include <glib/gstdio.h>
 #include <string.h>
 
+#include "fb-cpu-codegen.h"
+#include "fb-recorder.h"
 #include "fb-window.h"
 
 static char *
@@ -255,7 +259,14 @@ test_run_falls_back (void)
   const FbTaskResult *r = fb_tasks_get_result (fb_window_get_tasks (window));
   g_assert_nonnull (r);
   g_assert_cmpstr (r->backend, ==, "interp");
-  g_assert_cmpint (fb_trace_get_n_spans (r->trace), ==, 3);
+  guint steps = 0;
+  for (guint t = 0; t < fb_trace_get_n_tracks (r->trace); t++)
+    {
+      const FbTrack *track = fb_trace_get_track (r->trace, t);
+      for (guint s = 0; s < track->n_spans; s++)
+        steps += track->spans[s].kind == FB_SPAN_STEP;
+    }
+  g_assert_cmpuint (steps, ==, 3);
   g_assert_cmpint (fb_bottom_pane_get_n_messages (pane), ==, before + 2);
   g_assert_nonnull (strstr (fb_bottom_pane_get_message (pane, before), "gpu"));
   g_assert_nonnull (strstr (fb_bottom_pane_get_message (pane, before + 1), "3 steps"));
@@ -279,10 +290,236 @@ test_cancel (void)
   g_assert_error ((GError *) fb_tasks_get_error (tasks), G_IO_ERROR, G_IO_ERROR_CANCELLED);
   const char *last = fb_bottom_pane_get_message (pane, fb_bottom_pane_get_n_messages (pane) - 1);
   g_assert_nonnull (strstr (last, "cancelled"));
+  int total;
+  g_assert_cmpint (fb_tasks_get_steps_done (tasks, &total), <=, 2);
+  g_assert_cmpint (total, ==, 2);
   /* The window accepts a new task right away. */
   g_assert_true (fb_window_start_task (window, FB_TASK_RUN, "interp", 1, NULL));
   wait_for_task (window);
   g_assert_nonnull (fb_tasks_get_result (tasks));
+  close_window (window);
+}
+
+static gboolean
+cancel_when_started (gpointer user_data)
+{
+  FbTasks *tasks = user_data;
+  if (fb_tasks_get_steps_done (tasks, NULL) < 1)
+    return G_SOURCE_CONTINUE;
+  fb_tasks_cancel (tasks);
+  return G_SOURCE_REMOVE;
+}
+
+/* Cancel really stops the run: a run of many steps ends with far fewer done. */
+static void
+test_cancel_long_run (void)
+{
+  FbWindow *window = open_sample_window ();
+  FbTasks *tasks = fb_window_get_tasks (window);
+  FbBottomPane *pane = fb_window_get_bottom_pane (window);
+  const int asked = 100000;
+
+  g_assert_true (fb_window_start_task (window, FB_TASK_RUN, "interp", asked, NULL));
+  guint id = g_idle_add (cancel_when_started, tasks);
+  wait_for_task (window);
+  if (g_main_context_find_source_by_id (NULL, id))
+    g_source_remove (id);
+  g_assert_error ((GError *) fb_tasks_get_error (tasks), G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  int total, done = fb_tasks_get_steps_done (tasks, &total);
+  g_assert_cmpint (total, ==, asked);
+  g_assert_cmpint (done, >=, 1);
+  g_assert_cmpint (done, <, asked);
+  g_autofree char *expect = g_strdup_printf ("after %d of %d steps", done, asked);
+  const char *last = fb_bottom_pane_get_message (pane, fb_bottom_pane_get_n_messages (pane) - 1);
+  g_assert_nonnull (strstr (last, expect));
+  close_window (window);
+}
+
+static void
+on_code_loaded (FbCodeView *view, gboolean *done)
+{
+  *done = TRUE;
+}
+
+/* After every pass, a loop fusion of the sample has LLVM IR with a
+ * function definition; a dot says why it has none. */
+static void
+test_code_view (void)
+{
+  FbWindow *window = open_sample_window ();
+  FbDocument *doc = fb_window_get_document (window);
+  FbInspector *inspector = fb_window_get_inspector (window);
+  FbCodeView *code = fb_inspector_get_code_view (inspector);
+  int last = fb_document_get_n_snapshots (doc) - 1;
+
+  fb_document_set_current (doc, last);
+  FbModule *module = fb_document_get_snapshot (doc, last)->module;
+  FbInstr *fusion = NULL, *dot = NULL;
+  for (FbInstr *in = module->entry->first; in; in = in->next)
+    {
+      if (fusion == NULL && in->opcode == FB_OP_FUSION && fb_cpu_can_generate (in))
+        fusion = in;
+      if (dot == NULL && in->opcode == FB_OP_DOT)
+        dot = in;
+    }
+  g_assert_nonnull (fusion);
+
+  /* Closed, the view generates nothing. */
+  fb_document_set_selected (doc, fusion->id);
+  fb_code_view_set_kind (code, FB_CODE_LLVM);
+  g_assert_false (fb_code_view_is_loading (code));
+
+  gboolean done = FALSE;
+  gulong id = g_signal_connect (code, "loaded", G_CALLBACK (on_code_loaded), &done);
+  fb_inspector_show_code (inspector, FB_CODE_LLVM);
+  g_assert_true (fb_code_view_is_loading (code));
+  while (!done)
+    g_main_context_iteration (NULL, TRUE);
+  g_signal_handler_disconnect (code, id);
+  g_autofree char *llvm = fb_code_view_dup_text (code);
+  g_assert_nonnull (strstr (llvm, "define"));
+  g_assert_nonnull (strstr (llvm, fusion->name));
+
+  /* Assembly comes from the same generation, and back to LLVM IR is cached. */
+  fb_code_view_set_kind (code, FB_CODE_ASM);
+  g_assert_false (fb_code_view_is_loading (code));
+  g_autofree char *asm_text = fb_code_view_dup_text (code);
+  g_assert_cmpuint (strlen (asm_text), >, 0);
+  g_assert_null (strstr (asm_text, "define"));
+  fb_code_view_set_kind (code, FB_CODE_HLO);
+  g_autofree char *hlo = fb_code_view_dup_text (code);
+  g_assert_nonnull (strstr (hlo, "fusion("));
+
+  if (dot)
+    {
+      fb_code_view_set_kind (code, FB_CODE_LLVM);
+      fb_document_set_selected (doc, dot->id);
+      g_assert_false (fb_code_view_is_loading (code));
+      g_autofree char *none = fb_code_view_dup_text (code);
+      g_assert_cmpstr (none, ==, "");
+      g_assert_nonnull (strstr (fb_code_view_get_status (code), "BLAS"));
+    }
+  iterate_pending ();
+  close_window (window);
+}
+
+/* Finds a span of @trace that runs an instruction; FALSE when none does. */
+static gboolean
+find_kernel_span (FbTrace *trace, guint *track, guint *span)
+{
+  for (guint t = 0; t < fb_trace_get_n_tracks (trace); t++)
+    {
+      const FbTrack *tr = fb_trace_get_track (trace, t);
+      for (guint s = 0; s < tr->n_spans; s++)
+        if (tr->spans[s].n_instr > 0)
+          {
+            *track = t;
+            *span = s;
+            return TRUE;
+          }
+    }
+  return FALSE;
+}
+
+/* A trace as a recorder writes it for one step of @module: a step span and
+ * one kernel span per entry instruction, carrying its instruction id. */
+static FbTrace *
+recorded_trace (FbModule *module)
+{
+  FbTrace *trace = fb_trace_new ();
+  g_autoptr (FbRecorder) rec = fb_recorder_new (trace, FB_RECORDER_NONE);
+  FbRecorderScope step, k;
+  int n = 0;
+  fb_recorder_begin_step (rec, &step, 1);
+  for (FbInstr *in = module->entry->first; in; in = in->next, n++)
+    {
+      gint64 id = in->id;
+      fb_recorder_begin_kernel (rec, &k, n, in->name, 1, &id);
+      g_usleep (0);
+      fb_recorder_end (rec, &k);
+    }
+  fb_recorder_end (rec, &step);
+  fb_trace_finish (trace);
+  return trace;
+}
+
+/* Clicking a span selects its node in the graph and the inspector;
+ * selecting a node outlines its spans. */
+static void
+test_timeline_click (void)
+{
+  FbWindow *window = open_sample_window ();
+  FbDocument *doc = fb_window_get_document (window);
+  FbBottomPane *pane = fb_window_get_bottom_pane (window);
+  FbTimelineView *timeline = fb_bottom_pane_get_timeline (pane);
+  int last = fb_document_get_n_snapshots (doc) - 1;
+
+  fb_document_set_current (doc, last);
+  g_assert_true (fb_window_start_task (window, FB_TASK_PROFILE, "cpu", 2, NULL));
+  wait_for_task (window);
+  const FbTaskResult *r = fb_tasks_get_result (fb_window_get_tasks (window));
+  g_assert_nonnull (r);
+  g_assert_true (fb_timeline_view_get_trace (timeline) == r->trace);
+  g_assert_cmpstr (fb_bottom_pane_get_visible_tab (pane), ==, "timeline");
+  iterate_pending ();
+
+  guint track, span;
+  if (!find_kernel_span (r->trace, &track, &span))
+    {
+      /* The backend that ran records only steps: use a trace recorded the
+       * way a kernel-recording backend writes it. */
+      g_test_message ("the %s backend recorded no kernel spans; clicking a recorded trace instead", r->backend);
+      g_autoptr (FbTrace) trace = recorded_trace (fb_document_get_current_snapshot (doc)->module);
+      fb_bottom_pane_set_trace (pane, trace);
+      g_assert_true (find_kernel_span (trace, &track, &span));
+    }
+  FbTrace *trace = fb_timeline_view_get_trace (timeline);
+  const FbSpan *sp = &fb_trace_get_track (trace, track)->spans[span];
+  gint64 a0, a1, b0, b1;
+  g_assert_true (fb_timeline_view_get_range (timeline, &a0, &a1));
+  /* Zoom in on the span until it is wide, then click its middle. */
+  double x, y;
+  for (int i = 0; i < 30; i++)
+    {
+      g_assert_true (fb_timeline_view_get_span_center (timeline, track, span, &x, &y));
+      fb_timeline_view_zoom_at (timeline, 2, x);
+    }
+  g_assert_true (fb_timeline_view_get_span_center (timeline, track, span, &x, &y));
+  fb_document_set_selected (doc, -1);
+  g_assert_true (fb_timeline_view_click (timeline, x, y));
+  g_assert_true (fb_timeline_view_get_selected_span (timeline) == sp);
+
+  FbModule *module = fb_document_get_current_snapshot (doc)->module;
+  FbInstr *selected = fb_document_find_instr (module, fb_document_get_selected (doc));
+  g_assert_nonnull (selected);
+  gboolean runs = FALSE;
+  for (guint i = 0; i < sp->n_instr; i++)
+    runs |= fb_document_find_instr (module, sp->instr_ids[i]) == selected;
+  g_assert_true (runs);
+  g_assert_cmpstr (fb_inspector_get_name (fb_window_get_inspector (window)), ==, selected->name);
+  g_assert_cmpuint (fb_timeline_view_get_n_highlighted (timeline), >=, 1);
+
+  /* Zoom and pan keep the range inside the trace. */
+  fb_timeline_view_reset (timeline);
+  fb_timeline_view_zoom_at (timeline, 4, x);
+  g_assert_true (fb_timeline_view_get_range (timeline, &b0, &b1));
+  g_assert_cmpint (b1 - b0, <, a1 - a0);
+  g_assert_cmpint (b0, >=, a0);
+  g_assert_cmpint (b1, <=, a1);
+  fb_timeline_view_pan (timeline, 50, 0);
+  gint64 c0, c1;
+  g_assert_true (fb_timeline_view_get_range (timeline, &c0, &c1));
+  g_assert_cmpint (c0, <=, b0);
+  g_assert_cmpint (c0, >=, a0);
+  fb_timeline_view_reset (timeline);
+  g_assert_true (fb_timeline_view_get_range (timeline, &b0, &b1));
+  g_assert_cmpint (b0, ==, a0);
+  g_assert_cmpint (b1, ==, a1);
+
+  /* A click on the track names selects no span. */
+  g_assert_false (fb_timeline_view_click (timeline, 5, y));
+  g_assert_null (fb_timeline_view_get_selected_span (timeline));
+  iterate_pending ();
   close_window (window);
 }
 
@@ -427,6 +664,12 @@ test_screenshot (void)
 int
 main (int argc, char **argv)
 {
+  /* Generated kernels are cached in the build tree, not the user's cache. */
+  if (g_getenv ("G_TEST_BUILDDIR"))
+    {
+      g_autofree char *cache = g_build_filename (g_getenv ("G_TEST_BUILDDIR"), "cache", NULL);
+      g_setenv ("XDG_CACHE_HOME", cache, TRUE);
+    }
   gtk_test_init (&argc, &argv, NULL);
 
   g_test_add_func ("/gui/window/open-sample", test_open_sample);
@@ -436,6 +679,9 @@ main (int argc, char **argv)
   g_test_add_func ("/gui/tasks/bench-throughput", test_bench_throughput);
   g_test_add_func ("/gui/tasks/backend-fallback", test_run_falls_back);
   g_test_add_func ("/gui/tasks/cancel", test_cancel);
+  g_test_add_func ("/gui/tasks/cancel-long-run", test_cancel_long_run);
+  g_test_add_func ("/gui/inspector/code-view", test_code_view);
+  g_test_add_func ("/gui/bottom/timeline-click", test_timeline_click);
   g_test_add_func ("/gui/window/shortcuts", test_shortcuts_window);
   g_test_add_func ("/gui/window/malformed-keeps-model", test_malformed_keeps_model);
   g_test_add_func ("/gui/bottom/decision-filter", test_decision_filter);

@@ -6,6 +6,7 @@
  * with real content, SVG and PDF with their signatures), bad output names
  * give clear errors, and `fusebox-cli render` exits with the right codes.
  */
+#include <math.h>
 #include <string.h>
 
 #include <cairo.h>
@@ -430,10 +431,105 @@ test_cli (Fixture *f, gconstpointer data)
   g_assert_nonnull (strstr (out, "subgraph \"cluster_f\""));
 }
 
+/* The hit test finds the span the painter drew under a point, zoomed or
+ * not, and highlighted spans are outlined in blue. */
+static void
+test_timeline_hit_test (void)
+{
+  g_autoptr (FbTrace) trace = fb_trace_new ();
+  /* Sort indices put the worker row above the host row. */
+  guint host = fb_trace_add_track (trace, FB_TRACK_HOST_THREAD, "main", 5, -1, 1, NULL);
+  guint worker = fb_trace_add_track (trace, FB_TRACK_CPU_WORKER, "worker 1", 1, -1, 2, NULL);
+  static const gint64 ids[4][1] = { { 11 }, { 12 }, { 13 }, { 14 } };
+  FbSpan sp;
+  fb_span_init (&sp);
+  sp.name = "step 1";
+  sp.kind = FB_SPAN_STEP;
+  sp.start_ns = 0;
+  sp.end_ns = 400000;
+  fb_trace_add_span (trace, host, &sp);
+  for (int i = 0; i < 4; i++)
+    {
+      fb_span_init (&sp);
+      sp.name = "fusion";
+      sp.kind = FB_SPAN_KERNEL;
+      sp.start_ns = i * 100000 + 10000;
+      sp.end_ns = i * 100000 + 90000;
+      sp.n_instr = 1;
+      sp.instr_ids = ids[i];
+      fb_trace_add_span (trace, host, &sp);
+      fb_trace_add_span (trace, worker, &sp);
+    }
+  fb_trace_finish (trace);
+  const FbTrack *ht = fb_trace_get_track (trace, host);
+  g_assert_cmpuint (ht->n_spans, ==, 5);
+  g_assert_cmpuint (ht->max_depth, ==, 1);
+
+  FbTimelineOptions o;
+  fb_timeline_options_init (&o);
+  const double W = 800, H = 200;
+  double r[4];
+  guint track, span;
+  gint64 index;
+
+  /* The third kernel on the host: depth 1, under the step. */
+  g_assert_true (fb_timeline_span_rect (trace, W, &o, host, 3, r));
+  g_assert_true (fb_timeline_hit_test (trace, W, H, &o, r[0] + r[2] / 2, r[1] + r[3] / 2, &track, &span, &index));
+  g_assert_cmpuint (track, ==, host);
+  g_assert_cmpuint (span, ==, 3);
+  g_assert_cmpint (ht->spans[span].instr_ids[0], ==, 13);
+  /* Counted the way selected_span counts: the worker's 4 spans come first. */
+  g_assert_cmpint (index, ==, 4 + 3);
+
+  /* Above it, at depth 0, is the step. */
+  g_assert_true (fb_timeline_hit_test (trace, W, H, &o, r[0] + r[2] / 2, r[1] - 5, &track, &span, NULL));
+  g_assert_cmpuint (span, ==, 0);
+  g_assert_cmpint (ht->spans[0].kind, ==, FB_SPAN_STEP);
+
+  /* Track names, the axis and gaps between kernels hit nothing. */
+  g_assert_false (fb_timeline_hit_test (trace, W, H, &o, 20, r[1] + 2, NULL, NULL, NULL));
+  g_assert_false (fb_timeline_hit_test (trace, W, H, &o, r[0] + r[2] / 2, 5, NULL, NULL, NULL));
+  g_assert_false (fb_timeline_hit_test (trace, W, H, &o, r[0] - 2, r[1] + r[3] / 2, NULL, NULL, NULL));
+
+  /* Zoomed to the second kernel: it fills the plot, the others are gone. */
+  FbTimelineGeometry g;
+  o.t0_ns = 110000;
+  o.t1_ns = 190000;
+  fb_timeline_get_geometry (trace, W, &o, &g);
+  g_assert_cmpint (g.t0, ==, 110000);
+  g_assert_true (fb_timeline_span_rect (trace, W, &o, worker, 1, r));
+  g_assert_cmpfloat (fabs (r[0] - g.plot_x), <, 1);
+  g_assert_cmpfloat (fabs (r[2] - g.plot_w), <, 1);
+  g_assert_false (fb_timeline_span_rect (trace, W, &o, worker, 3, r));
+  g_assert_true (fb_timeline_hit_test (trace, W, H, &o, g.plot_x + 5, r[1] + 5, &track, &span, NULL));
+  g_assert_cmpuint (track, ==, worker);
+  g_assert_cmpuint (span, ==, 1);
+
+  /* Highlighting instruction 12 outlines its kernels in blue. */
+  fb_timeline_options_init (&o);
+  o.highlight_ids = ids[1];
+  o.n_highlight_ids = 1;
+  cairo_surface_t *surface = cairo_image_surface_create (CAIRO_FORMAT_RGB24, (int) W, (int) H);
+  cairo_t *cr = cairo_create (surface);
+  fb_paint_timeline (cr, trace, W, H, &o);
+  cairo_destroy (cr);
+  cairo_surface_flush (surface);
+  g_assert_true (fb_timeline_span_rect (trace, W, &o, worker, 1, r));
+  const guint8 *px = cairo_image_surface_get_data (surface);
+  int stride = cairo_image_surface_get_stride (surface);
+  guint32 edge = *(const guint32 *) (px + (int) (r[1] + r[3] / 2) * stride + (int) r[0] * 4);
+  g_assert_cmpuint (edge & 0xff, >, ((edge >> 16) & 0xff) + 80);   /* blue well above red */
+  g_assert_true (fb_timeline_span_rect (trace, W, &o, worker, 2, r));
+  edge = *(const guint32 *) (px + (int) (r[1] + r[3] / 2) * stride + (int) r[0] * 4);
+  g_assert_cmpuint (edge & 0xff, <, ((edge >> 16) & 0xff) + 80);
+  cairo_surface_destroy (surface);
+}
+
 int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/viz/render/timeline-hit-test", test_timeline_hit_test);
 #define ADD(path, fn) g_test_add ("/viz/render/" path, Fixture, NULL, fixture_setup, fn, fixture_teardown)
   ADD ("graph", test_graph);
   ADD ("diff", test_diff);

@@ -476,6 +476,57 @@ test_bad_options (Fixture *fx, gconstpointer data)
   g_assert_nonnull (strstr (error->message, "no-such-backend"));
 }
 
+/* Cancelling from the step callback after step 2: the run stops before
+ * step 3, says it was cancelled, and keeps the two steps it ran. */
+typedef struct {
+  GCancellable *cancellable;
+  int           calls;
+} CancelLog;
+
+static void
+cancel_after_two (int step, double loss, gpointer user_data)
+{
+  CancelLog *log = user_data;
+  log->calls++;
+  if (step == 2)
+    g_cancellable_cancel (log->cancellable);
+}
+
+static void
+test_cancel (Fixture *fx, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GCancellable) cancellable = g_cancellable_new ();
+  CancelLog log = { cancellable, 0 };
+  FbRunOptions opts;
+  fb_run_options_init (&opts);
+  opts.steps = 10;
+  opts.seed = 1;
+  opts.on_step = cancel_after_two;
+  opts.on_step_data = &log;
+  opts.cancellable = cancellable;
+
+  FbRunResult res;
+  g_assert_false (fb_runner_run (fx->module, &opts, &res, &error));
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  g_assert_cmpint (log.calls, ==, 2);
+  g_assert_cmpint (res.steps, ==, 2);
+  g_assert_cmpstr (res.backend, ==, "interp");
+  g_assert_true (isfinite (res.losses[0]));
+  g_assert_true (isfinite (res.losses[1]));
+  g_assert_cmpfloat (res.steps_per_s, >, 0);
+  fb_run_result_clear (&res);
+
+  /* Cancelled before it starts: no step runs. */
+  g_clear_error (&error);
+  log.calls = 0;
+  g_assert_false (fb_runner_run (fx->module, &opts, &res, &error));
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  g_assert_cmpint (log.calls, ==, 0);
+  g_assert_cmpint (res.steps, ==, 0);
+  fb_run_result_clear (&res);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -492,6 +543,7 @@ main (int argc, char **argv)
   ADD ("/backends/runner/errors/feed", test_bad_feed);
   ADD ("/backends/runner/errors/inputs", test_bad_inputs);
   ADD ("/backends/runner/errors/options", test_bad_options);
+  ADD ("/backends/runner/cancel", test_cancel);
 #undef ADD
   return g_test_run ();
 }

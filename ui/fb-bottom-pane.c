@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT
  *
- * The bottom pane. The three pictures (timeline, memory, throughput) are
- * drawing areas that call the viz painters with the data the pane holds;
+ * The bottom pane. The timeline is an FbTimelineView; memory and
+ * throughput are drawing areas that call the viz painters with the data
+ * the pane holds;
  * the decision log and the messages are list boxes. The buffer plan of the
  * memory tab is computed when the tab is drawn and kept for the snapshot it
  * belongs to.
@@ -57,18 +58,6 @@ placeholder (cairo_t *cr, int width, int height, const char *text)
   cairo_text_extents (cr, text, &ext);
   cairo_move_to (cr, (width - ext.width) / 2, height / 2.0);
   cairo_show_text (cr, text);
-}
-
-static void
-draw_timeline (GtkDrawingArea *area, cairo_t *cr, int width, int height, gpointer user_data)
-{
-  FbBottomPane *self = user_data;
-  if (self->trace == NULL || fb_trace_get_n_spans (self->trace) == 0)
-    {
-      placeholder (cr, width, height, _("Run or profile the model to see its timeline."));
-      return;
-    }
-  fb_paint_timeline (cr, self->trace, width, height, NULL);
 }
 
 static void
@@ -253,8 +242,16 @@ fb_bottom_pane_set_document (FbBottomPane *self, FbDocument *doc)
       self->changed_id = g_signal_connect (doc, "changed", G_CALLBACK (on_changed), self);
       self->current_id = g_signal_connect (doc, "notify::current", G_CALLBACK (on_current), self);
     }
+  fb_timeline_view_set_document (FB_TIMELINE_VIEW (self->timeline), doc);
   on_changed (doc, self);
   gtk_widget_queue_draw (self->throughput);
+}
+
+FbTimelineView *
+fb_bottom_pane_get_timeline (FbBottomPane *self)
+{
+  g_return_val_if_fail (FB_IS_BOTTOM_PANE (self), NULL);
+  return FB_TIMELINE_VIEW (self->timeline);
 }
 
 void
@@ -263,7 +260,7 @@ fb_bottom_pane_set_trace (FbBottomPane *self, FbTrace *trace)
   g_return_if_fail (FB_IS_BOTTOM_PANE (self));
   g_clear_pointer (&self->trace, fb_trace_unref);
   self->trace = trace ? fb_trace_ref (trace) : NULL;
-  gtk_widget_queue_draw (self->timeline);
+  fb_timeline_view_set_trace (FB_TIMELINE_VIEW (self->timeline), trace);
 }
 
 void
@@ -421,8 +418,8 @@ fb_bottom_pane_init (FbBottomPane *self)
   gtk_widget_set_vexpand (self->stack, TRUE);
   gtk_box_append (GTK_BOX (self->box), self->stack);
 
-  gtk_stack_add_titled (GTK_STACK (self->stack), picture_page (draw_timeline, self, &self->timeline, NULL),
-                        "timeline", _("Timeline"));
+  self->timeline = fb_timeline_view_new ();
+  gtk_stack_add_titled (GTK_STACK (self->stack), self->timeline, "timeline", _("Timeline"));
   gtk_stack_add_titled (GTK_STACK (self->stack),
                         picture_page (draw_memory, self, &self->memory, &self->memory_label),
                         "memory", _("Memory"));

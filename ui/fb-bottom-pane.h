@@ -11,6 +11,7 @@
 #include <gtk/gtk.h>
 
 #include "fb-document.h"
+#include "fb-timeline-view.h"
 #include "fb-trace.h"
 
 G_BEGIN_DECLS
@@ -40,5 +41,7 @@ void        fb_bottom_pane_set_decision_filter (FbBottomPane *self, const char *
 /* "timeline", "memory", "throughput", "decisions", "messages"; FALSE for others. */
 gboolean    fb_bottom_pane_show           (FbBottomPane *self, const char *tab);
 const char *fb_bottom_pane_get_visible_tab (FbBottomPane *self);
+/* The timeline tab (zoom, pan, span selection). */
+FbTimelineView *fb_bottom_pane_get_timeline (FbBottomPane *self);
 
 G_END_DECLS

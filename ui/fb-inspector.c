@@ -22,6 +22,8 @@ struct _FbInspector
   GtkWidget  *grid;
   GtkWidget  *hlo;          /* GtkTextView */
   GtkWidget  *code;
+  GtkWidget  *code_expander;
+  FbCodeView *code_view;
   GtkWidget  *decisions;
 
   /* borrowed */
@@ -193,10 +195,7 @@ update (FbInspector *self)
     }
   gtk_text_buffer_set_text (buffer, hlo->str, -1);
 
-  gtk_label_set_text (GTK_LABEL (self->code),
-                      instr->opcode == FB_OP_FUSION
-                        ? _("The backend in use does not provide generated code for kernels.")
-                        : "");
+  gtk_label_set_text (GTK_LABEL (self->code), "");
 
   g_autoptr (GString) why = g_string_new (NULL);
   int n_snap = fb_document_get_n_snapshots (self->doc);
@@ -238,6 +237,8 @@ fb_inspector_set_document (FbInspector *self, FbDocument *doc)
       self->current_id = g_signal_connect_swapped (doc, "notify::current", G_CALLBACK (on_doc_event), self);
       self->selected_id = g_signal_connect_swapped (doc, "notify::selected", G_CALLBACK (on_doc_event), self);
     }
+  if (self->scroller)   /* not yet disposed */
+    fb_code_view_set_document (self->code_view, doc);
   update (self);
 }
 
@@ -248,6 +249,27 @@ fb_inspector_set_trace (FbInspector *self, FbTrace *trace)
   g_clear_pointer (&self->trace, fb_trace_unref);
   self->trace = trace ? fb_trace_ref (trace) : NULL;
   update (self);
+}
+
+FbCodeView *
+fb_inspector_get_code_view (FbInspector *self)
+{
+  g_return_val_if_fail (FB_IS_INSPECTOR (self), NULL);
+  return self->code_view;
+}
+
+void
+fb_inspector_show_code (FbInspector *self, FbCodeKind kind)
+{
+  g_return_if_fail (FB_IS_INSPECTOR (self));
+  fb_code_view_set_kind (self->code_view, kind);
+  gtk_expander_set_expanded (GTK_EXPANDER (self->code_expander), TRUE);
+}
+
+static void
+on_code_expanded (GtkExpander *expander, GParamSpec *pspec, FbInspector *self)
+{
+  fb_code_view_set_active (self->code_view, gtk_expander_get_expanded (expander));
 }
 
 const char *
@@ -366,6 +388,14 @@ fb_inspector_init (FbInspector *self)
   self->code = wrapping_label ();
   gtk_widget_add_css_class (self->code, "dim-label");
   gtk_box_append (GTK_BOX (box), self->code);
+
+  self->code_view = FB_CODE_VIEW (fb_code_view_new ());
+  self->code_expander = gtk_expander_new (_("Generated code"));
+  gtk_widget_add_css_class (gtk_expander_get_label_widget (GTK_EXPANDER (self->code_expander)), "heading");
+  gtk_widget_set_margin_top (self->code_expander, 12);
+  gtk_expander_set_child (GTK_EXPANDER (self->code_expander), GTK_WIDGET (self->code_view));
+  g_signal_connect (self->code_expander, "notify::expanded", G_CALLBACK (on_code_expanded), self);
+  gtk_box_append (GTK_BOX (box), self->code_expander);
 
   gtk_box_append (GTK_BOX (box), heading (_("Decisions")));
   self->decisions = wrapping_label ();

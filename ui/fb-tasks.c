@@ -2,9 +2,10 @@
  *
  * Tasks run in a GTask thread. The thread owns clones of the modules and a
  * trace it writes alone; the main thread only reads an atomic step counter
- * (polled for the progress bar) and, at the end, the result. A cancelled
- * task returns at once (return-on-cancel): the worker finishes its current
- * run in the background and its result is dropped, so the UI never waits.
+ * (polled for the progress bar) and, at the end, the result. Cancelling
+ * reaches the runner through its cancellable, which stops before the next
+ * step, so the task ends after the step in progress and the count of steps
+ * it did stays readable.
  */
 #include "fb-tasks.h"
 
@@ -22,6 +23,7 @@ struct _FbTasks
   guint         poll_id;
   gint         *steps_done;    /* shared with the worker, atomic */
   int           steps_total;
+  int           last_done;     /* steps the last finished task ran */
   double        fraction;
   FbTaskResult *result;
   GError       *error;
@@ -43,6 +45,7 @@ typedef struct {
   gint       *steps_done;      /* shared, owned by the FbTasks and this data (refcounted below) */
   /* worker only */
   FbTrace    *trace;
+  gboolean    recording;       /* a recorder writes the step spans */
   guint       track, loss_track;
   gint64      last_ns;
 } TaskData;
@@ -103,6 +106,14 @@ on_step (int step, double loss, gpointer user_data)
   gint64 now = fb_trace_now_ns ();
   FbSpan span;
 
+  if (d->recording)
+    {
+      if (!isnan (loss))
+        fb_trace_add_sample (d->trace, d->loss_track, now, loss);
+      g_atomic_int_inc (d->steps_done);
+      return;
+    }
+
   fb_span_init (&span);
   span.start_ns = d->last_ns;
   span.end_ns = now;
@@ -119,22 +130,37 @@ on_step (int step, double loss, gpointer user_data)
 
 static gboolean
 run_one (TaskData *d, FbModule *module, const char *label, double *steps_per_s, double *last_loss,
-         GError **error)
+         GCancellable *cancellable, GError **error)
 {
   FbRunOptions options;
   FbRunResult result = { 0 };
+  g_autoptr (FbRecorder) recorder = NULL;
 
   fb_run_options_init (&options);
   options.backend = d->backend;
   options.steps = d->steps;
   options.on_step = on_step;
   options.on_step_data = d;
-  d->track = fb_trace_add_track (d->trace, FB_TRACK_HOST_THREAD, label, 0, -1, 0, NULL);
+  options.cancellable = cancellable;
+  /* A profile records through the recorder: step spans, and inside them
+   * the kernel spans of backends that record them. */
+  d->recording = d->kind == FB_TASK_PROFILE;
+  if (d->recording)
+    {
+      recorder = fb_recorder_new (d->trace, FB_RECORDER_NONE);
+      fb_recorder_name_thread (recorder, label);
+      options.recorder = recorder;
+    }
+  else
+    d->track = fb_trace_add_track (d->trace, FB_TRACK_HOST_THREAD, label, 0, -1, 0, NULL);
   g_autofree char *loss_name = g_strdup_printf ("loss (%s)", label);
   d->loss_track = fb_trace_add_track (d->trace, FB_TRACK_COUNTER, loss_name, 10, -1, 0, NULL);
   d->last_ns = fb_trace_now_ns ();
   if (!fb_runner_run (module, &options, &result, error))
-    return FALSE;
+    {
+      fb_run_result_clear (&result);
+      return FALSE;
+    }
   *steps_per_s = result.steps_per_s;
   if (last_loss && result.steps > 0)
     *last_loss = result.losses[result.steps - 1];
@@ -159,9 +185,10 @@ worker (GTask *task, gpointer source, gpointer task_data, GCancellable *cancella
 
   gboolean ok = TRUE;
   if (d->kind == FB_TASK_BENCH)
-    ok = run_one (d, d->a, "A", &r->a_steps_per_s, NULL, &error);
+    ok = run_one (d, d->a, "A", &r->a_steps_per_s, NULL, cancellable, &error);
   if (ok && !g_cancellable_is_cancelled (cancellable))
-    ok = run_one (d, d->b, d->kind == FB_TASK_BENCH ? "B" : "steps", &r->b_steps_per_s, &r->last_loss, &error);
+    ok = run_one (d, d->b, d->kind == FB_TASK_BENCH ? "B" : "steps", &r->b_steps_per_s, &r->last_loss,
+                  cancellable, &error);
   fb_trace_finish (d->trace);
   r->trace = g_steal_pointer (&d->trace);
   if (!ok)
@@ -192,6 +219,7 @@ on_done (GObject *source, GAsyncResult *res, gpointer user_data)
   g_autoptr (GError) error = NULL;
   FbTaskResult *r = g_task_propagate_pointer (G_TASK (res), &error);
 
+  self->last_done = self->steps_done ? g_atomic_int_get (self->steps_done) : 0;
   stop_polling (self);
   g_clear_object (&self->cancellable);
   g_clear_pointer (&self->result, result_free);
@@ -246,6 +274,7 @@ fb_tasks_start (FbTasks *self, FbTaskKind kind, FbModule *a, FbModule *b, const 
 
   self->steps_done = g_atomic_rc_box_acquire (d->steps_done);
   self->steps_total = kind == FB_TASK_BENCH ? 2 * steps : steps;
+  self->last_done = 0;
   self->fraction = 0;
   self->cancellable = g_cancellable_new ();
   self->poll_id = g_timeout_add (100, poll_progress, self);
@@ -253,7 +282,6 @@ fb_tasks_start (FbTasks *self, FbTaskKind kind, FbModule *a, FbModule *b, const 
   g_autoptr (GTask) task = g_task_new (self, self->cancellable, on_done, NULL);
   g_task_set_source_tag (task, fb_tasks_start);
   g_task_set_task_data (task, d, (GDestroyNotify) task_data_free);
-  g_task_set_return_on_cancel (task, TRUE);
   g_task_run_in_thread (task, worker);
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_BUSY]);
   return TRUE;
@@ -265,6 +293,15 @@ fb_tasks_cancel (FbTasks *self)
   g_return_if_fail (FB_IS_TASKS (self));
   if (self->cancellable)
     g_cancellable_cancel (self->cancellable);
+}
+
+int
+fb_tasks_get_steps_done (FbTasks *self, int *total)
+{
+  g_return_val_if_fail (FB_IS_TASKS (self), 0);
+  if (total)
+    *total = self->steps_total;
+  return self->steps_done ? g_atomic_int_get (self->steps_done) : self->last_done;
 }
 
 gboolean

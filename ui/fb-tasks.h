@@ -2,7 +2,8 @@
  *
  * FbTasks: the long work of the workbench (Run, Bench, Profile) on a worker
  * thread. One task at a time; the window shows its progress and can cancel
- * it, and when it finishes the result lands in the panels. The modules are
+ * it (the run stops after the step in progress), and when it finishes the
+ * result lands in the panels. The modules are
  * cloned before the thread starts, so the user may keep stepping through
  * passes or toggling them meanwhile.
  */
@@ -28,7 +29,8 @@ typedef struct {
   double     a_steps_per_s;  /* BENCH: pass set A; else 0 */
   double     b_steps_per_s;  /* BENCH: pass set B; RUN and PROFILE: the run */
   double     last_loss;      /* NaN without a loss */
-  FbTrace   *trace;          /* one span per step (and a loss counter) */
+  FbTrace   *trace;          /* one span per step (and a loss counter); PROFILE
+                              * also has the kernel spans the backend records */
 } FbTaskResult;
 
 #define FB_TYPE_TASKS (fb_tasks_get_type ())
@@ -46,6 +48,10 @@ gboolean    fb_tasks_start (FbTasks *self, FbTaskKind kind, FbModule *a, FbModul
                             const char *backend, int steps, GError **error);
 void        fb_tasks_cancel  (FbTasks *self);
 gboolean    fb_tasks_is_busy (FbTasks *self);
+/* Steps run so far by the running task, or by the last one once it ended
+ * (also when it failed or was cancelled); *@total (may be NULL) gets the
+ * steps it was asked for (twice the count for BENCH). */
+int         fb_tasks_get_steps_done (FbTasks *self, int *total);
 /* Fraction done (0..1) while busy. */
 double      fb_tasks_get_fraction (FbTasks *self);
 /* The last finished task: its result (NULL when it failed or was

@@ -462,7 +462,11 @@ on_task_finished (FbTasks *tasks, FbWindow *self)
   if (r == NULL)
     {
       if (error && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-        fb_bottom_pane_add_message (self->bottom_pane, FB_MESSAGE_INFO, _("The task was cancelled."));
+        {
+          int total, done = fb_tasks_get_steps_done (tasks, &total);
+          g_autofree char *msg = g_strdup_printf (_("The task was cancelled after %d of %d steps."), done, total);
+          fb_bottom_pane_add_message (self->bottom_pane, FB_MESSAGE_INFO, msg);
+        }
       else
         show_error (self, error ? error->message : _("The task failed."));
       return;

@@ -662,25 +662,87 @@ cmp_track (gconstpointer a, gconstpointer b)
   return ta->id < tb->id ? -1 : ta->id > tb->id;
 }
 
+#define TIMELINE_GUTTER 130.0
+#define TIMELINE_AXIS_H 26.0
+
+/* The options with defaults filled in, and the geometry they give. */
+static void
+timeline_resolve (FbTrace *trace, double width, const FbTimelineOptions *options, FbTimelineOptions *o,
+                  FbTimelineGeometry *g)
+{
+  if (options)
+    *o = *options;
+  else
+    fb_timeline_options_init (o);
+  if (o->track_height <= 0)
+    o->track_height = 22;
+  gint64 t0 = o->t0_ns, t1 = o->t1_ns;
+  if (t1 <= t0 && !fb_trace_get_time_range (trace, &t0, &t1))
+    t0 = 0, t1 = 1;
+  if (t1 <= t0)
+    t1 = t0 + 1;
+  g->plot_x = TIMELINE_GUTTER;
+  g->plot_w = MAX (10.0, width - TIMELINE_GUTTER - 10);
+  g->axis_h = TIMELINE_AXIS_H;
+  g->t0 = t0;
+  g->t1 = t1;
+}
+
+void
+fb_timeline_get_geometry (FbTrace *trace, double width, const FbTimelineOptions *options,
+                          FbTimelineGeometry *out)
+{
+  g_return_if_fail (trace != NULL && out != NULL);
+  FbTimelineOptions o;
+  timeline_resolve (trace, width, options, &o, out);
+}
+
+/* Device x and width of a span, clipped to the plot; FALSE when it is
+ * entirely outside the visible range. */
+static gboolean
+timeline_span_x (const FbTimelineGeometry *g, const FbSpan *sp, double *x, double *w)
+{
+  double scale = g->plot_w / (double) (g->t1 - g->t0);
+  double x0 = g->plot_x + (sp->start_ns - g->t0) * scale;
+  double x1 = g->plot_x + (sp->end_ns - g->t0) * scale;
+  double right = g->plot_x + g->plot_w;
+  if (x1 < g->plot_x || x0 > right)
+    return FALSE;
+  x0 = MAX (x0, g->plot_x);
+  x1 = MIN (x1, right);
+  *x = x0;
+  *w = MAX (0.5, x1 - x0);
+  return TRUE;
+}
+
+static double
+timeline_row_height (const FbTrack *tr, double track_height)
+{
+  gboolean counter = tr->kind == FB_TRACK_MEMORY || tr->kind == FB_TRACK_COUNTER;
+  return counter ? 2 * track_height : track_height * (tr->max_depth + 1);
+}
+
+static gboolean
+span_runs_any (const FbSpan *sp, const gint64 *ids, guint n)
+{
+  for (guint i = 0; i < sp->n_instr; i++)
+    for (guint k = 0; k < n; k++)
+      if (sp->instr_ids[i] == ids[k])
+        return TRUE;
+  return FALSE;
+}
+
 void
 fb_paint_timeline (cairo_t *cr, FbTrace *trace, double width, double height,
                    const FbTimelineOptions *options)
 {
   g_return_if_fail (cr != NULL && trace != NULL);
   FbTimelineOptions o;
-  if (options)
-    o = *options;
-  else
-    fb_timeline_options_init (&o);
-  if (o.track_height <= 0)
-    o.track_height = 22;
-  const double gutter = 130, axis_h = 26;
-  gint64 t0 = o.t0_ns, t1 = o.t1_ns;
-  if (t1 <= t0 && !fb_trace_get_time_range (trace, &t0, &t1))
-    t0 = 0, t1 = 1;
-  if (t1 <= t0)
-    t1 = t0 + 1;
-  double plot_w = MAX (10.0, width - gutter - 10);
+  FbTimelineGeometry geo;
+  timeline_resolve (trace, width, options, &o, &geo);
+  const double gutter = geo.plot_x, axis_h = geo.axis_h;
+  gint64 t0 = geo.t0, t1 = geo.t1;
+  double plot_w = geo.plot_w;
   double scale = plot_w / (double) (t1 - t0);
 
   cairo_save (cr);
@@ -718,7 +780,7 @@ fb_paint_timeline (cairo_t *cr, FbTrace *trace, double width, double height,
     {
       const FbTrack *tr = tracks[i];
       gboolean counter = tr->kind == FB_TRACK_MEMORY || tr->kind == FB_TRACK_COUNTER;
-      double h = counter ? 2 * o.track_height : o.track_height * (tr->max_depth + 1);
+      double h = timeline_row_height (tr, o.track_height);
       row_y[tr->id] = y;
       if (i % 2 == 0)
         {
@@ -756,8 +818,9 @@ fb_paint_timeline (cairo_t *cr, FbTrace *trace, double width, double height,
       for (guint s = first; s < last; s++)
         {
           const FbSpan *sp = &tr->spans[s];
-          double sx = gutter + (sp->start_ns - t0) * scale;
-          double sw = MAX (0.5, (sp->end_ns - sp->start_ns) * scale);
+          double sx, sw;
+          if (!timeline_span_x (&geo, sp, &sx, &sw))
+            continue;
           double sy = y + sp->depth * o.track_height + 1;
           double rgb[3];
           if (sp->kind == FB_SPAN_STEP)
@@ -767,6 +830,13 @@ fb_paint_timeline (cairo_t *cr, FbTrace *trace, double width, double height,
           cairo_set_source_rgb (cr, rgb[0], rgb[1], rgb[2]);
           cairo_rectangle (cr, sx, sy, sw, o.track_height - 2);
           cairo_fill (cr);
+          if (o.n_highlight_ids > 0 && span_runs_any (sp, o.highlight_ids, o.n_highlight_ids))
+            {
+              cairo_set_source_rgb (cr, 0.1, 0.35, 0.85);
+              cairo_set_line_width (cr, 2);
+              cairo_rectangle (cr, sx, sy, sw, o.track_height - 2);
+              cairo_stroke (cr);
+            }
           if (span_counter + s == (guint64) o.selected_span)
             {
               cairo_set_source_rgb (cr, 0.95, 0.45, 0.05);
@@ -815,6 +885,116 @@ fb_paint_timeline (cairo_t *cr, FbTrace *trace, double width, double height,
       cairo_fill (cr);
     }
   cairo_restore (cr);
+}
+
+/* Tracks in the painter's order, with the top of each row. */
+static const FbTrack **
+timeline_rows (FbTrace *trace, const FbTimelineOptions *o, const FbTimelineGeometry *g, double **row_top,
+               guint *n)
+{
+  guint nt = fb_trace_get_n_tracks (trace);
+  const FbTrack **tracks = g_new (const FbTrack *, MAX (1, nt));
+  for (guint i = 0; i < nt; i++)
+    tracks[i] = fb_trace_get_track (trace, i);
+  qsort (tracks, nt, sizeof (FbTrack *), cmp_track);
+  *row_top = g_new0 (double, MAX (1, nt));
+  double y = g->axis_h + 4 - o->scroll_y;
+  for (guint i = 0; i < nt; i++)
+    {
+      (*row_top)[i] = y;
+      y += timeline_row_height (tracks[i], o->track_height) + 4;
+    }
+  *n = nt;
+  return tracks;
+}
+
+gboolean
+fb_timeline_hit_test (FbTrace *trace, double width, double height, const FbTimelineOptions *options,
+                      double x, double y, guint *track, guint *span, gint64 *index)
+{
+  g_return_val_if_fail (trace != NULL, FALSE);
+  FbTimelineOptions o;
+  FbTimelineGeometry g;
+  timeline_resolve (trace, width, options, &o, &g);
+  if (y < g.axis_h || y >= height || x < g.plot_x || x > g.plot_x + g.plot_w)
+    return FALSE;
+
+  guint nt;
+  g_autofree double *top = NULL;
+  g_autofree const FbTrack **tracks = timeline_rows (trace, &o, &g, &top, &nt);
+  gint64 counted = 0;
+  for (guint i = 0; i < nt; i++)
+    {
+      const FbTrack *tr = tracks[i];
+      double h = timeline_row_height (tr, o.track_height);
+      if (y < top[i] || y >= top[i] + h || tr->n_spans == 0)
+        {
+          counted += tr->n_spans;
+          continue;
+        }
+      guint depth = (guint) ((y - top[i]) / o.track_height);
+      guint first, last;
+      fb_track_find_spans (tr, g.t0, g.t1, &first, &last);
+      gboolean found = FALSE;
+      guint best = 0;
+      for (guint s = first; s < last; s++)
+        {
+          const FbSpan *sp = &tr->spans[s];
+          double sx, sw;
+          if (sp->depth != depth || !timeline_span_x (&g, sp, &sx, &sw))
+            continue;
+          double sy = top[i] + sp->depth * o.track_height + 1;
+          if (y < sy || y >= sy + o.track_height - 2)
+            continue;
+          gboolean inside = x >= sx && x <= sx + sw;
+          if (!inside && sw < 3)
+            inside = fabs (x - (sx + sw / 2)) <= 1.5;
+          if (!inside)
+            continue;
+          found = TRUE;
+          best = s;
+        }
+      if (!found)
+        return FALSE;
+      if (track)
+        *track = tr->id;
+      if (span)
+        *span = best;
+      if (index)
+        *index = counted + best;
+      return TRUE;
+    }
+  return FALSE;
+}
+
+gboolean
+fb_timeline_span_rect (FbTrace *trace, double width, const FbTimelineOptions *options, guint track, guint span,
+                       double rect[4])
+{
+  g_return_val_if_fail (trace != NULL && rect != NULL, FALSE);
+  const FbTrack *want = fb_trace_get_track (trace, track);
+  if (want == NULL || span >= want->n_spans)
+    return FALSE;
+  FbTimelineOptions o;
+  FbTimelineGeometry g;
+  timeline_resolve (trace, width, options, &o, &g);
+  guint nt;
+  g_autofree double *top = NULL;
+  g_autofree const FbTrack **tracks = timeline_rows (trace, &o, &g, &top, &nt);
+  for (guint i = 0; i < nt; i++)
+    if (tracks[i] == want)
+      {
+        const FbSpan *sp = &want->spans[span];
+        double sx, sw;
+        if (!timeline_span_x (&g, sp, &sx, &sw))
+          return FALSE;
+        rect[0] = sx;
+        rect[1] = top[i] + sp->depth * o.track_height + 1;
+        rect[2] = sw;
+        rect[3] = o.track_height - 2;
+        return TRUE;
+      }
+  return FALSE;
 }
 
 /* ---------------------------------------------------------------- memory */

@@ -121,6 +121,8 @@ typedef struct {
   double   track_height;     /* default 22 */
   double   scroll_y;         /* vertical scroll in device units */
   int64_t  selected_span;    /* span index to highlight, -1 for none */
+  const gint64 *highlight_ids;   /* spans running one of these instruction ids are outlined */
+  guint    n_highlight_ids;
 } FbTimelineOptions;
 
 void fb_timeline_options_init (FbTimelineOptions *options);
@@ -128,6 +130,30 @@ void fb_timeline_options_init (FbTimelineOptions *options);
  * arrows, a time axis on top. @options may be NULL. */
 void fb_paint_timeline (cairo_t *cr, FbTrace *trace, double width, double height,
                         const FbTimelineOptions *options);
+
+/* Where fb_paint_timeline puts time: the plot spans device x from plot_x
+ * to plot_x + plot_w and shows [t0, t1) (the options' range, or the whole
+ * trace); rows start below a time axis axis_h high. */
+typedef struct {
+  double  plot_x, plot_w, axis_h;
+  gint64  t0, t1;
+} FbTimelineGeometry;
+
+void     fb_timeline_get_geometry (FbTrace *trace, double width, const FbTimelineOptions *options,
+                                   FbTimelineGeometry *out);
+/* The span fb_paint_timeline draws at device point (@x, @y) with the same
+ * trace, size and options. TRUE with its track id and its index on that
+ * track (either may be NULL), and in @index (may be NULL) its number as
+ * FbTimelineOptions.selected_span counts it. Where spans nest, the
+ * innermost wins; a span drawn thinner than 3 units is hit within 1.5 units
+ * of its middle. FALSE over the axis, the track names, or empty space. */
+gboolean fb_timeline_hit_test (FbTrace *trace, double width, double height, const FbTimelineOptions *options,
+                               double x, double y, guint *track, guint *span, gint64 *index);
+/* The device rectangle fb_paint_timeline draws span @span of track @track
+ * in (before clipping to the rows area); FALSE when it is outside the
+ * visible time range or either index is out of range. */
+gboolean fb_timeline_span_rect (FbTrace *trace, double width, const FbTimelineOptions *options,
+                                guint track, guint span, double rect[4]);
 
 /* --------------------------------------------------------------- memory */
 

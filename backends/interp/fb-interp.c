@@ -12,10 +12,16 @@
  * values of a nested computation live in a scratch arena that is dropped as
  * soon as its result has been copied out, so a long while loop runs in
  * bounded memory. Only instructions the root depends on are evaluated.
+ *
+ * Compiled with a recorder (FbBackendOptions.recorder), the backend runs each
+ * instruction of the entry computation inside a kernel span; without one,
+ * nothing is recorded and nothing is paid.
  */
 #include "fb-interp-private.h"
 
 #include <string.h>
+
+#include "fb-recorder.h"
 
 /* Nested computation calls deeper than this are refused. */
 #define MAX_DEPTH 64
@@ -38,6 +44,7 @@ typedef struct {
   GHashTable      *plans;         /* FbComputation * -> Plan * */
   FbCustomCallMap *builtin_map;   /* when the caller gave none */
   uint64_t         rng_runs;
+  FbRecorder      *recorder;      /* NULL: no spans */
 } Run;
 
 /* Every FbInterp the evaluators see is the first member of one of these. */
@@ -224,6 +231,29 @@ build_plan (FbComputation *comp, GError **error)
 static gboolean eval_instr (Ctx *ctx, FbInstr *instr, FbLiteral *const *ops, int n_args,
                             FbLiteral *const *args, FbLiteral **out, GError **error);
 
+/* eval_instr inside a kernel span: used for the instructions of the entry
+ * computation (depth 0) when a recorder is set. The span's kernel id is the
+ * instruction's id and it carries the instruction's provenance. */
+static gboolean
+eval_recorded (Ctx *ctx, FbInstr *instr, FbLiteral *const *ops, int n_args, FbLiteral *const *args,
+               FbLiteral **out, GError **error)
+{
+  if (instr->opcode == FB_OP_PARAMETER)
+    return eval_instr (ctx, instr, ops, n_args, args, out, error);
+  FbRecorderScope scope;
+  fb_recorder_begin_kernel (ctx->run->recorder, &scope, (int) CLAMP (instr->id, 0, G_MAXINT),
+                            instr_name (instr), (guint) MAX (instr->n_prov, 0),
+                            (const gint64 *) instr->prov);
+  gboolean ok = eval_instr (ctx, instr, ops, n_args, args, out, error);
+  fb_recorder_end (ctx->run->recorder, &scope);
+  return ok;
+}
+
+#define EVAL_TOP(ctx, instr, ops, n_args, args, out, error)                          \
+  ((ctx)->run->recorder != NULL && (ctx)->base.depth == 0                           \
+     ? eval_recorded (ctx, instr, ops, n_args, args, out, error)                    \
+     : eval_instr (ctx, instr, ops, n_args, args, out, error))
+
 /* Computations of at least this many instructions keep each value in an arena
  * of its own and free it after its last use, so that a whole training step
  * never holds every intermediate at once. */
@@ -276,7 +306,7 @@ eval_comp_freeing (Ctx *ctx, Plan *plan, FbLiteral **vals, FbLiteral **ops, int 
       for (int j = 0; j < instr->n_operands; j++)
         ops[j] = vals[plan->op_slots[plan->first_op[i] + j]];
       ctx->base.arena = arena;
-      gboolean ok = eval_instr (ctx, instr, ops, n_args, args, &value, error);
+      gboolean ok = EVAL_TOP (ctx, instr, ops, n_args, args, &value, error);
       ctx->base.arena = target;
       if (!ok)
         {
@@ -376,7 +406,7 @@ eval_comp (Ctx *ctx, FbComputation *comp, int n_args, FbLiteral *const *args, GE
       FbInstr *instr = plan->instrs[i];
       for (int j = 0; j < instr->n_operands; j++)
         ops[j] = vals[plan->op_slots[plan->first_op[i] + j]];
-      if (!eval_instr (ctx, instr, ops, n_args, args, &vals[i], error))
+      if (!EVAL_TOP (ctx, instr, ops, n_args, args, &vals[i], error))
         return NULL;
     }
   return vals[plan->n - 1];
@@ -1599,17 +1629,10 @@ eval_instr (Ctx *ctx, FbInstr *instr, FbLiteral *const *ops, int n_args, FbLiter
 
 /* ----------------------------------------------------------- entry */
 
-FbLiteral *
-fb_interp_run (FbModule *module, FbComputation *comp, FbArena *arena,
-               int n_args, FbLiteral *const *args,
-               const FbCustomCallMap *custom_calls, GError **error)
+static FbLiteral *
+interp_run (FbModule *module, FbComputation *comp, FbArena *arena, int n_args, FbLiteral *const *args,
+            const FbCustomCallMap *custom_calls, FbRecorder *recorder, GError **error)
 {
-  g_return_val_if_fail (module != NULL, NULL);
-  g_return_val_if_fail (comp != NULL, NULL);
-  g_return_val_if_fail (arena != NULL, NULL);
-  g_return_val_if_fail (n_args == 0 || args != NULL, NULL);
-  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
-
   if (n_args != comp->n_params)
     {
       g_set_error (error, FB_ERROR, FB_ERROR_USAGE, "%s takes %d argument%s but %d %s given",
@@ -1631,6 +1654,7 @@ fb_interp_run (FbModule *module, FbComputation *comp, FbArena *arena,
     }
 
   Run run = { 0 };
+  run.recorder = recorder;
   run.plans = g_hash_table_new_full (NULL, NULL, NULL, plan_free);
   if (custom_calls == NULL)
     run.builtin_map = fb_custom_call_map_new ();
@@ -1647,11 +1671,26 @@ fb_interp_run (FbModule *module, FbComputation *comp, FbArena *arena,
   return result;
 }
 
+FbLiteral *
+fb_interp_run (FbModule *module, FbComputation *comp, FbArena *arena,
+               int n_args, FbLiteral *const *args,
+               const FbCustomCallMap *custom_calls, GError **error)
+{
+  g_return_val_if_fail (module != NULL, NULL);
+  g_return_val_if_fail (comp != NULL, NULL);
+  g_return_val_if_fail (arena != NULL, NULL);
+  g_return_val_if_fail (n_args == 0 || args != NULL, NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  return interp_run (module, comp, arena, n_args, args, custom_calls, NULL, error);
+}
+
 /* ------------------------------------------------------------ backend */
 
 typedef struct {
   FbExecutable     base;
   FbCustomCallMap *custom_calls;   /* borrowed */
+  FbRecorder      *recorder;       /* borrowed; NULL: no spans */
 } InterpExecutable;
 
 static gboolean
@@ -1672,6 +1711,7 @@ interp_compile (FbModule *module, const FbBackendOptions *options, GError **erro
   exe->base.backend = &fb_interp_backend;
   exe->base.module = module;
   exe->custom_calls = options != NULL ? options->custom_calls : NULL;
+  exe->recorder = options != NULL ? options->recorder : NULL;
   return &exe->base;
 }
 
@@ -1679,7 +1719,9 @@ static FbLiteral *
 interp_execute (FbExecutable *exe, FbArena *arena, int n_args, FbLiteral *const *args, GError **error)
 {
   InterpExecutable *ie = (InterpExecutable *) exe;
-  return fb_interp_run (exe->module, exe->module->entry, arena, n_args, args, ie->custom_calls, error);
+  g_return_val_if_fail (n_args == 0 || args != NULL, NULL);
+  return interp_run (exe->module, exe->module->entry, arena, n_args, args, ie->custom_calls,
+                     ie->recorder, error);
 }
 
 static void
