@@ -7,7 +7,7 @@ CORPUS      ?= $(abspath ../shared/corpus/hlo)
 PACKAGES     = meson ninja-build pkg-config gcc g++ clang libclang-rt-dev \
                libglib2.0-dev libgtk-4-dev libjson-c-dev llvm-19-dev \
                libopenblas-dev libopenblas0-pthread xvfb xauth gettext \
-               desktop-file-utils appstream
+               desktop-file-utils appstream libcairo2-dev libpango1.0-dev
 BENCH_PACKAGES = python3-torch python3-numpy python3-venv graphviz
 GUI_ENV      = GTK_A11Y=none GSK_RENDERER=cairo GDK_BACKEND=x11
 SAMPLE       = data/models/mlp.hlo
@@ -27,10 +27,10 @@ build: deps $(BUILD)/build.ninja
 
 run: build
 	@if [ -n "$${DISPLAY:-}$${WAYLAND_DISPLAY:-}" ]; then \
-	  exec $(BUILD)/app/fusebox $(SAMPLE); \
+	  export GSETTINGS_SCHEMA_DIR="$(abspath $(BUILD))/data"; exec $(BUILD)/app/fusebox $(SAMPLE); \
 	else \
-	  echo "No display (DISPLAY and WAYLAND_DISPLAY are unset): printing the CLI report of $(SAMPLE) instead."; \
-	  $(BUILD)/app/fusebox-cli inspect $(SAMPLE); \
+	  echo "No display (DISPLAY and WAYLAND_DISPLAY are unset): printing the pass-by-pass report of $(SAMPLE) instead."; \
+	  $(BUILD)/app/fusebox-cli compile $(SAMPLE) --passes all; \
 	fi
 
 # The whole suite: unit, corpus and gui tests under Xvfb, then the parser fuzzer.

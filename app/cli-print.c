@@ -11,19 +11,21 @@
 #include "fb-cli.h"
 #include "fb-hlo.h"
 #include "fb-json.h"
+#include "fb-layout.h"
 
 int
 fb_cli_print (int argc, char **argv)
 {
   int module_index = 0;
   g_autofree char *style = NULL;
-  gboolean json = FALSE;
+  gboolean json = FALSE, dot = FALSE;
   const GOptionEntry entries[] = {
     { "module", 'm', 0, G_OPTION_ARG_INT, &module_index,
       "Which module of a file with several (separated by `// -----`), counted from 0", "N" },
     { "style", 's', 0, G_OPTION_ARG_STRING, &style,
       "HLO print style: long (`%` names, operand shapes, signatures) or short", "long|short" },
     { "json", 'j', 0, G_OPTION_ARG_NONE, &json, "Write Fusebox JSON instead of HLO text", NULL },
+    { "dot", 0, 0, G_OPTION_ARG_NONE, &dot, "Write the entry computation as a Graphviz digraph (fusions as clusters)", NULL },
     { NULL }
   };
 
@@ -44,6 +46,11 @@ fb_cli_print (int argc, char **argv)
           return FB_EXIT_USAGE;
         }
       print_style = FB_PRINT_SHORT;
+    }
+  if ((json || style != NULL) && dot)
+    {
+      fprintf (stderr, "fusebox-cli print: --dot cannot be used with --style or --json\n");
+      return FB_EXIT_USAGE;
     }
   if (json && style != NULL)
     {
@@ -67,7 +74,8 @@ fb_cli_print (int argc, char **argv)
   if (m == NULL)
     return fb_cli_fail (error);
 
-  g_autofree char *text = json ? fb_json_from_module (m, TRUE) : fb_hlo_to_string (m, print_style);
+  g_autofree char *text = dot && m->entry ? fb_graph_to_dot (m->entry, TRUE)
+                          : json ? fb_json_from_module (m, TRUE) : fb_hlo_to_string (m, print_style);
   fb_module_free (m);
   fputs (text, stdout);
   if (fflush (stdout) != 0 || ferror (stdout))

@@ -82,7 +82,8 @@ fb_cli_run (int argc, char **argv)
     { "loss", 0, 0, G_OPTION_ARG_INT, &loss, "Output N is the loss (default: output 0 if a float scalar)", "N" },
     { "custom-call", 0, 0, G_OPTION_ARG_STRING_ARRAY, &custom,
       "Implement custom-call TARGET with IMPL (repeatable)", "TARGET=IMPL" },
-    { "passes", 0, 0, G_OPTION_ARG_STRING, &passes, "Passes to run before executing (only 'none' for now)", "P" },
+    { "passes", 0, 0, G_OPTION_ARG_STRING, &passes,
+      "Passes to run before executing: all, none, a,b or all,-a (default: none on interp, all otherwise)", "P" },
     { "json", 0, 0, G_OPTION_ARG_NONE, &json, "Print one JSON object instead of text", NULL },
     { NULL }
   };
@@ -101,8 +102,6 @@ fb_cli_run (int argc, char **argv)
     return usage_error ("--module must be 0 or more%s", "");
   if (loss < -1)
     return usage_error ("--loss must be an output number, 0 or more%s", "");
-  if (passes != NULL && strcmp (passes, "none") != 0)
-    return usage_error ("--passes '%s': passes are not available yet; only 'none' is accepted", passes);
 
   /* An unknown backend is a fact about this build, reported as bad input. */
   if (fb_backend_lookup (backend_name ? backend_name : "interp", &error) == NULL)
@@ -122,6 +121,15 @@ fb_cli_run (int argc, char **argv)
   FbModule *module = fb_cli_load_module (argv[1], module_index, &error);
   if (module == NULL)
     {
+      fb_custom_call_map_free (map);
+      return fb_cli_fail (error);
+    }
+
+  /* The interpreter runs the module as written; compiled backends run it optimised. */
+  const char *spec = passes ? passes : strcmp (backend_name ? backend_name : "interp", "interp") == 0 ? "none" : "all";
+  if (!fb_cli_apply_passes (module, spec, &error))
+    {
+      fb_module_free (module);
       fb_custom_call_map_free (map);
       return fb_cli_fail (error);
     }

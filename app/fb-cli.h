@@ -29,5 +29,22 @@ int fb_cli_inspect (int argc, char **argv);
 int fb_cli_print   (int argc, char **argv);
 int fb_cli_gen     (int argc, char **argv);
 int fb_cli_run     (int argc, char **argv);
+int fb_cli_render  (int argc, char **argv);
+int fb_cli_passes  (int argc, char **argv);
+int fb_cli_compile (int argc, char **argv);
+/* Runs the passes of @spec (`all`, `none`, `a,b`, `all,-a`) over @module in
+ * place; constant folding uses the interpreter. FB_ERROR_USAGE for a bad spec. */
+gboolean fb_cli_apply_passes (FbModule *module, const char *spec, GError **error);
+
+int fb_cli_profile (int argc, char **argv);
+int fb_cli_bench   (int argc, char **argv);
+/* The batch size of a training step: the leading dimension of the first
+ * parameter that no output feeds (input_output_alias), or 1. */
+int      fb_cli_batch_size     (FbModule *module);
+/* "512 B", "1.5 MiB". */
+char    *fb_cli_bytes_text     (double bytes);
+/* FALSE with an FB_ERROR_IO error saying why when @path cannot be written;
+ * leaves no new file behind. */
+gboolean fb_cli_check_writable (const char *path, GError **error);
 
 G_END_DECLS

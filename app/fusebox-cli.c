@@ -20,7 +20,12 @@ static const Command commands[] = {
   { "inspect", fb_cli_inspect, "summarise a module: computations, opcodes, shapes, aliasing, cost" },
   { "gen",     fb_cli_gen,     "generate a zoo model's training step (mlp, cnn, transformer, resnet-block)" },
   { "print",   fb_cli_print,   "print a module as HLO text (long or short style) or JSON" },
+  { "render",  fb_cli_render,  "draw a graph, a pass diff, memory, throughput, timeline or roofline to PNG, SVG or PDF" },
   { "run",     fb_cli_run,     "run training steps on a backend: loss per step and steps/s" },
+  { "bench",   fb_cli_bench,   "compare two pass sets (and backends) side by side: steps/s, GFLOP/s, memory, kernels" },
+  { "profile", fb_cli_profile, "run training steps with the profiler: Chrome trace, per-kernel time, FLOP/s and roofline" },
+  { "passes",  fb_cli_passes,  "list the compiler passes in pipeline order, or explain one" },
+  { "compile", fb_cli_compile, "run the compiler passes over a module: a table of what each pass did" },
 };
 
 static void
