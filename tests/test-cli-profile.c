@@ -320,6 +320,60 @@ test_profile_cpu (Fixture *fx, gconstpointer data)
   result_clear (&r);
 }
 
+/* Kernels split across the pool: each host kernel span that handed chunks
+ * to a worker starts a flow that the first such chunk ends. */
+static void
+test_profile_cpu_flows (Fixture *fx, gconstpointer data)
+{
+  if (fx->dir == NULL)
+    return;
+  g_autofree char *model = g_build_filename (fx->dir, "wide.hlo", NULL);
+  g_autofree char *trace_path = g_build_filename (fx->dir, "flows.json", NULL);
+  Result r = run_cli ("gen", "mlp", "--layers", "64,2048,10", "--batch", "64", "-o", model, NULL);
+  g_assert_cmpint (r.status, ==, 0);
+  result_clear (&r);
+  r = run_cli ("profile", model, "--backend", "cpu", "--steps", "2", "--trace", trace_path, NULL);
+  g_assert_cmpint (r.status, ==, 0);
+  result_clear (&r);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (FbTrace) trace = fb_chrome_trace_read (trace_path, &error);
+  g_assert_no_error (error);
+
+  guint worker_kernels = 0;
+  for (guint t = 0; t < fb_trace_get_n_tracks (trace); t++)
+    {
+      const FbTrack *track = fb_trace_get_track (trace, t);
+      if (track->kind == FB_TRACK_CPU_WORKER)
+        for (guint s = 0; s < track->n_spans; s++)
+          worker_kernels += track->spans[s].kind == FB_SPAN_KERNEL;
+    }
+  guint n_flows = 0;
+  const FbFlow *flows = fb_trace_get_flows (trace, &n_flows);
+  if (worker_kernels == 0)
+    {
+      /* The caller ran every chunk itself: then no flow may dangle. */
+      g_test_message ("no chunk ran on a worker thread; checking only that there are no flows");
+      g_assert_cmpuint (n_flows, ==, 0);
+      return;
+    }
+  g_assert_cmpuint (n_flows, >=, 1);
+  for (guint f = 0; f < n_flows; f++)
+    {
+      const FbTrack *from = fb_trace_get_track (trace, flows[f].from_track);
+      const FbTrack *to = fb_trace_get_track (trace, flows[f].to_track);
+      g_assert_cmpint (from->kind, ==, FB_TRACK_HOST_THREAD);
+      g_assert_cmpint (to->kind, ==, FB_TRACK_CPU_WORKER);
+      const FbSpan *a = &from->spans[flows[f].from_span], *b = &to->spans[flows[f].to_span];
+      /* The chunk ran while the host's kernel span was open (a kernel that
+       * runs a sub-program hands out the chunks of the kernels inside it). */
+      g_assert_cmpint (b->start_ns, >=, a->start_ns);
+      g_assert_cmpint (b->end_ns, <=, a->end_ns);
+      g_assert_cmpint (b->step, ==, a->step);
+      for (guint g = 0; g < f; g++)
+        g_assert_cmpuint (flows[g].id, !=, flows[f].id);
+    }
+}
+
 /* --------------------------------------------------------------- bench */
 
 static void
@@ -374,6 +428,7 @@ main (int argc, char **argv)
   ADD ("/cli/profile/errors", test_profile_errors);
   ADD ("/cli/profile/interrupt", test_profile_interrupt);
   ADD ("/cli/profile/cpu", test_profile_cpu);
+  ADD ("/cli/profile/cpu-flows", test_profile_cpu_flows);
   ADD ("/cli/bench/json", test_bench_json);
   return g_test_run ();
 }

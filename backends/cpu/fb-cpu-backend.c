@@ -70,6 +70,7 @@ struct _Exe {
   GHashTable    *by_comp;      /* FbComputation* -> Program* */
   int            depth;
   FbRecorder    *recorder;     /* borrowed; NULL: no spans */
+  guint64        launch_flow;  /* flow started by the kernel span now open on the host; 0: none */
 };
 
 void
@@ -476,6 +477,7 @@ typedef struct {
   FbRecorder  *recorder;       /* NULL: no spans */
   GThread     *caller;         /* its chunks are inside the kernel's own span */
   const FbInstr *instr;
+  guint64     *flow;           /* the open launch flow; the first worker chunk takes it (sets 0) */
 } KernelJob;
 
 static void
@@ -492,6 +494,10 @@ kernel_range (gpointer data, int64_t begin, int64_t end)
   fb_recorder_begin_kernel (job->recorder, &scope, (int) CLAMP (job->instr->id, 0, G_MAXINT),
                             job->instr->name, (guint) MAX (job->instr->n_prov, 0),
                             (const gint64 *) job->instr->prov);
+  /* The host's kernel span points at the first chunk that ran on a worker. */
+  guint64 flow = __atomic_load_n (job->flow, __ATOMIC_ACQUIRE);
+  if (flow != 0 && __atomic_compare_exchange_n (job->flow, &flow, 0, FALSE, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+    scope.span.flow_in = flow;
   job->kernel->fn ((void *const *) job->buffers, begin, end);
   fb_recorder_end (job->recorder, &scope);
 }
@@ -520,7 +526,7 @@ run_kernel (Program *prog, Step *st, GError **error)
     }
   for (int o = 0; o < st->instr->n_operands; o++)
     buffers[n++] = prog->values[st->ops[o]]->data;
-  KernelJob job = { k, buffers, prog->exe->recorder, g_thread_self (), st->instr };
+  KernelJob job = { k, buffers, prog->exe->recorder, g_thread_self (), st->instr, &prog->exe->launch_flow };
   int64_t inner = MAX (k->inner_elements, 1);
   int64_t grain = MAX (1, 16384 / inner);
   _fb_cpu_pool_parallel_for (prog->exe->pool, k->outer_extent, grain, kernel_range, &job);
@@ -687,7 +693,14 @@ run_step_recorded (Program *prog, Step *st, FbArena *scratch, int n_args, FbLite
   FbRecorderScope scope;
   fb_recorder_begin_kernel (prog->exe->recorder, &scope, (int) CLAMP (i->id, 0, G_MAXINT), i->name,
                             (guint) MAX (i->n_prov, 0), (const gint64 *) i->prov);
+  guint64 flow = fb_trace_new_flow_id (fb_recorder_get_trace (prog->exe->recorder));
+  __atomic_store_n (&prog->exe->launch_flow, flow, __ATOMIC_RELEASE);
   gboolean ok = run_step (prog, st, scratch, n_args, args, error);
+  /* A worker took the flow when it is 0 again: only then does it start
+   * here, so that no flow dangles. */
+  guint64 left = __atomic_exchange_n (&prog->exe->launch_flow, 0, __ATOMIC_ACQ_REL);
+  if (left == 0)
+    scope.span.flow_out = flow;
   fb_recorder_end (prog->exe->recorder, &scope);
   return ok;
 }
