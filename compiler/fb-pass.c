@@ -75,15 +75,24 @@ fb_pass_decide (FbPassContext *ctx, FbDecisionKind kind, const char *rule,
   va_start (ap, fmt);
   d->message = g_strdup_vprintf (fmt, ap);
   va_end (ap);
+  /* Each instruction is named by its own id and at most the first
+   * FB_DECISION_MAX_PROV ids of its provenance: enough to find it in any
+   * snapshot, while a fusion that stands for thousands of originals (a
+   * constant shared by a whole model after cse) does not copy them all into
+   * every decision it takes part in. */
   int total = 0;
   for (int i = 0; i < n; i++)
     if (instrs[i])
-      total += instrs[i]->n_prov;
+      total += 1 + MIN (instrs[i]->n_prov, FB_DECISION_MAX_PROV);
   d->ids = g_new0 (int64_t, MAX (total, 1));
   for (int i = 0; i < n; i++)
     if (instrs[i])
-      for (int k = 0; k < instrs[i]->n_prov; k++)
-        d->ids[d->n_ids++] = instrs[i]->prov[k];
+      {
+        d->ids[d->n_ids++] = instrs[i]->id;
+        for (int k = 0; k < MIN (instrs[i]->n_prov, FB_DECISION_MAX_PROV); k++)
+          if (instrs[i]->prov[k] != instrs[i]->id)
+            d->ids[d->n_ids++] = instrs[i]->prov[k];
+      }
   g_ptr_array_add (ctx->decisions, d);
 }
 

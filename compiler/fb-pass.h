@@ -30,8 +30,11 @@ typedef struct {
   char          *rule;       /* short rule id: "producer-has-many-users", "x+0" */
   char          *message;    /* "did not fuse %exp.4 into %reduce.9: the producer has 3 users ..." */
   int            n_ids;
-  int64_t       *ids;        /* provenance ids of the instructions involved */
+  int64_t       *ids;        /* ids of the instructions involved: each one's own id and at most
+                              * FB_DECISION_MAX_PROV ids of its provenance */
 } FbDecision;
+
+#define FB_DECISION_MAX_PROV 32
 
 const char *fb_decision_kind_name (FbDecisionKind kind);
 void        fb_decision_free      (FbDecision *d);

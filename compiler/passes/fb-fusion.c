@@ -44,9 +44,43 @@ _fb_fusion_kind_of (const FbInstr *instr)
   return FB_FUSION_LOOP;
 }
 
-/* Fused computations called by more than one instruction, found once per
- * pass run (a pass never makes a new one), kept per thread. */
-static GPrivate shared_comps = G_PRIVATE_INIT ((GDestroyNotify) g_hash_table_unref);
+/* What a fusion pass keeps while it runs, per thread, between
+ * _fb_fusion_pass_begin and _fb_fusion_pass_end:
+ * - the fused computations called by more than one instruction (a pass
+ *   never makes a new one);
+ * - the names of the module's computations, with how many computations
+ *   bear each, so that naming a new fused computation is not a search
+ *   through all of them;
+ * - which computation has current positions in the scratch fields of its
+ *   instructions (see number()), so that every plan need not renumber it. */
+typedef struct {
+  GHashTable    *shared;
+  GHashTable    *comp_names;   /* name (module string) -> count */
+  FbComputation *numbered;
+  gboolean       topological;  /* numbered's order puts operands first */
+  GHashTable    *reduces;      /* fused computation -> ReduceOf */
+  GHashTable    *names;        /* names in the fused computation @named -> count */
+  FbComputation *named;
+  int            named_count;  /* its instructions when @names was last right */
+} PassState;
+
+typedef struct {
+  int      n_instrs;           /* of the computation when found */
+  FbInstr *first;
+  FbInstr *reduce;             /* its first reduce, or NULL */
+} ReduceOf;
+
+static void
+pass_state_free (PassState *st)
+{
+  g_hash_table_unref (st->shared);
+  g_hash_table_unref (st->comp_names);
+  g_hash_table_unref (st->names);
+  g_hash_table_unref (st->reduces);
+  g_free (st);
+}
+
+static GPrivate pass_state = G_PRIVATE_INIT ((GDestroyNotify) pass_state_free);
 
 static GHashTable *
 find_shared (FbModule *m)
@@ -66,16 +100,64 @@ find_shared (FbModule *m)
   return shared;
 }
 
+/* Counts @name (a string that outlives the table) in @names. */
+static void
+name_count (GHashTable *names, const char *name, int delta)
+{
+  int n = GPOINTER_TO_INT (g_hash_table_lookup (names, name)) + delta;
+  if (n > 0)
+    g_hash_table_replace (names, (gpointer) name, GINT_TO_POINTER (n));
+  else
+    g_hash_table_remove (names, name);
+}
+
+static void
+comp_name_count (PassState *st, const char *name, int delta)
+{
+  name_count (st->comp_names, name, delta);
+}
+
 void
 _fb_fusion_pass_begin (FbModule *module)
 {
-  g_private_replace (&shared_comps, find_shared (module));
+  PassState *st = g_new0 (PassState, 1);
+  st->shared = find_shared (module);
+  st->comp_names = g_hash_table_new (g_str_hash, g_str_equal);
+  st->names = g_hash_table_new (g_str_hash, g_str_equal);
+  st->reduces = g_hash_table_new_full (NULL, NULL, NULL, g_free);
+  for (int c = 0; c < module->n_comps; c++)
+    comp_name_count (st, module->comps[c]->name, +1);
+  g_private_replace (&pass_state, st);
 }
 
 void
 _fb_fusion_pass_end (void)
 {
-  g_private_replace (&shared_comps, NULL);
+  g_private_replace (&pass_state, NULL);
+}
+
+/* Is there a computation named @name? */
+static gboolean
+comp_name_taken (FbModule *module, const char *name)
+{
+  PassState *st = g_private_get (&pass_state);
+  if (st != NULL)
+    return g_hash_table_contains (st->comp_names, name);
+  return fb_module_find_computation (module, name) != NULL;
+}
+
+/* Renames @comp (or with @name NULL, forgets it, when it is removed). */
+static void
+comp_renamed (FbComputation *comp, const char *name)
+{
+  PassState *st = g_private_get (&pass_state);
+  if (st != NULL && comp->name != NULL)
+    comp_name_count (st, comp->name, -1);
+  if (name == NULL)
+    return;
+  comp->name = (char *) name;
+  if (st != NULL)
+    comp_name_count (st, comp->name, +1);
 }
 
 gboolean
@@ -84,9 +166,9 @@ _fb_fusion_owns_computation (const FbInstr *fusion)
   FbComputation *f = fb_instr_comp (fusion, FB_A_CALLS);
   if (f == NULL)
     return FALSE;
-  GHashTable *shared = g_private_get (&shared_comps);
-  if (shared != NULL)
-    return !g_hash_table_contains (shared, f);
+  PassState *st = g_private_get (&pass_state);
+  if (st != NULL)
+    return !g_hash_table_contains (st->shared, f);
   g_autoptr (GHashTable) once = find_shared (fusion->parent->module);
   return !g_hash_table_contains (once, f);
 }
@@ -201,11 +283,25 @@ _fb_fusion_control_computations (FbModule *module)
   return out;
 }
 
+static void ensure_numbered (FbComputation *comp);
+static gboolean positions_topological (FbComputation *comp);
+static gintptr position (const FbInstr *i);
+
 gboolean
 _fb_fusion_reaches (FbInstr *from, FbInstr *to)
 {
   if (from == to)
     return TRUE;
+  /* In an order with operands first, nothing after @to leads to it. */
+  gboolean bounded = FALSE;
+  if (from->parent != NULL && from->parent == to->parent && g_private_get (&pass_state) != NULL)
+    {
+      ensure_numbered (from->parent);
+      bounded = positions_topological (from->parent);
+    }
+  gintptr limit = bounded ? position (to) : 0;
+  if (bounded && position (from) > limit)
+    return FALSE;
   g_autoptr (GHashTable) seen = g_hash_table_new (NULL, NULL);
   g_autoptr (GPtrArray) stack = g_ptr_array_new ();
   g_ptr_array_add (stack, from);
@@ -217,6 +313,8 @@ _fb_fusion_reaches (FbInstr *from, FbInstr *to)
           FbInstr *y = x->users[u];
           if (y == to)
             return TRUE;
+          if (bounded && (y->parent != to->parent || position (y) > limit))
+            continue;
           if (!g_hash_table_contains (seen, y))
             {
               g_hash_table_add (seen, y);
@@ -227,25 +325,101 @@ _fb_fusion_reaches (FbInstr *from, FbInstr *to)
   return FALSE;
 }
 
-/* Numbers the instructions of @comp in order, in their scratch field. */
-static void
-number (FbComputation *comp)
-{
-  int n = 0;
-  for (FbInstr *i = comp->first; i; i = i->next)
-    i->scratch = GINT_TO_POINTER (++n);
-}
-
-static int
+/* Positions: the instructions of a computation numbered in order, in
+ * their scratch fields, with gaps, so that the few instructions a build
+ * inserts get positions of their own without renumbering everything.
+ * Only order matters: a < b when a stands before b. */
+static gintptr
 position (const FbInstr *i)
 {
-  return GPOINTER_TO_INT (i->scratch);
+  return (gintptr) i->scratch;
+}
+
+static void
+set_position (FbInstr *i, gintptr pos)
+{
+  i->scratch = (gpointer) pos;
+}
+
+#define POSITION_GAP ((gintptr) 1 << 16)
+
+static gintptr
+position_gap (const FbComputation *comp)
+{
+  return MAX (1, MIN (POSITION_GAP, (G_MAXSSIZE / 4) / ((gintptr) comp->n_instrs + 2)));
+}
+
+/* Numbers @comp afresh; TRUE when every operand stands before its user. */
+static gboolean
+number (FbComputation *comp)
+{
+  gintptr gap = position_gap (comp), n = 0;
+  for (FbInstr *i = comp->first; i; i = i->next)
+    set_position (i, n += gap);
+  for (FbInstr *i = comp->first; i; i = i->next)
+    for (int k = 0; k < i->n_operands; k++)
+      if (i->operands[k] && i->operands[k]->parent == comp && position (i->operands[k]) >= position (i))
+        return FALSE;
+  return TRUE;
+}
+
+/* Makes the positions of @comp current: kept from an earlier call during a
+ * pass, else numbered now. */
+static void
+ensure_numbered (FbComputation *comp)
+{
+  PassState *st = g_private_get (&pass_state);
+  if (st != NULL && st->numbered == comp)
+    return;
+  gboolean topo = number (comp);
+  if (st != NULL)
+    {
+      st->numbered = comp;
+      st->topological = topo;
+    }
+}
+
+/* The positions of @comp are no longer current. */
+static void
+positions_stale (FbComputation *comp)
+{
+  PassState *st = g_private_get (&pass_state);
+  if (st != NULL && st->numbered == comp)
+    st->numbered = NULL;
+}
+
+/* Does @comp have current positions and an order with operands first? */
+static gboolean
+positions_topological (FbComputation *comp)
+{
+  PassState *st = g_private_get (&pass_state);
+  return st != NULL && st->numbered == comp && st->topological;
+}
+
+/* Gives the @n instructions just inserted after @after (in order) positions
+ * between it and the instruction after them. */
+static void
+place_after (FbComputation *comp, FbInstr *after, FbInstr *const *instrs, int n)
+{
+  PassState *st = g_private_get (&pass_state);
+  if (st == NULL || st->numbered != comp || n == 0)
+    return;
+  FbInstr *next = instrs[n - 1]->next;
+  gintptr lo = position (after);
+  gintptr step = next ? (position (next) - lo) / (n + 1) : position_gap (comp);
+  if (step < 1 || (next == NULL && lo > G_MAXSSIZE / 2))
+    {
+      st->numbered = NULL;
+      return;
+    }
+  for (int k = 0; k < n; k++)
+    set_position (instrs[k], lo + step * (k + 1));
 }
 
 void
 _fb_fusion_toposort (FbComputation *comp)
 {
-  number (comp);
+  ensure_numbered (comp);
   gboolean in_order = TRUE;
   for (FbInstr *i = comp->first; i && in_order; i = i->next)
     for (int k = 0; k < i->n_operands; k++)
@@ -294,6 +468,7 @@ _fb_fusion_toposort (FbComputation *comp)
     return;
   for (guint k = 0; k < order->len; k++)
     fb_instr_move_before (g_ptr_array_index (order, k), NULL);
+  positions_stale (comp);
 }
 
 /* ------------------------------------------------------------- users */
@@ -309,6 +484,13 @@ _fb_fusion_check_users (FbInstr *producer, FbInstr *consumer, FbPassContext *ctx
     return TRUE;
   int weight = _fb_fusion_recompute_weight (producer);
   double each = (double) fb_shape_bytes (producer->shape);
+  double extra = each * (k - 1) * weight;
+  double limit = ctx ? ctx->max_recompute_bytes : 0;
+  if (weight != 0 && extra <= limit)
+    {
+      *duplicate = TRUE;
+      return TRUE;
+    }
   g_autofree char *each_s = _fb_fusion_format_bytes (each);
   if (weight == 0)
     {
@@ -316,23 +498,16 @@ _fb_fusion_check_users (FbInstr *producer, FbInstr *consumer, FbPassContext *ctx
                               "(%s is never computed twice)", k, k, each_s, fb_opcode_name (producer->opcode));
       return FALSE;
     }
-  double extra = each * (k - 1) * weight;
-  double limit = ctx ? ctx->max_recompute_bytes : 0;
-  if (extra > limit)
-    {
-      g_autofree char *extra_s = _fb_fusion_format_bytes (extra);
-      g_autofree char *limit_s = _fb_fusion_format_bytes (limit);
-      if (weight > 1)
-        *why = g_strdup_printf ("the producer has %d users and would be computed %d times, %s each "
-                                "(%s counts %d times: %s of extra work, over the %s limit)",
-                                k, k, each_s, fb_opcode_name (producer->opcode), weight, extra_s, limit_s);
-      else
-        *why = g_strdup_printf ("the producer has %d users and would be computed %d times, %s each "
-                                "(%s of extra work, over the %s limit)", k, k, each_s, extra_s, limit_s);
-      return FALSE;
-    }
-  *duplicate = TRUE;
-  return TRUE;
+  g_autofree char *extra_s = _fb_fusion_format_bytes (extra);
+  g_autofree char *limit_s = _fb_fusion_format_bytes (limit);
+  if (weight > 1)
+    *why = g_strdup_printf ("the producer has %d users and would be computed %d times, %s each "
+                            "(%s counts %d times: %s of extra work, over the %s limit)",
+                            k, k, each_s, fb_opcode_name (producer->opcode), weight, extra_s, limit_s);
+  else
+    *why = g_strdup_printf ("the producer has %d users and would be computed %d times, %s each "
+                            "(%s of extra work, over the %s limit)", k, k, each_s, extra_s, limit_s);
+  return FALSE;
 }
 
 /* --------------------------------------------------------------- plans */
@@ -466,16 +641,14 @@ _fb_fusion_plan_n_instrs (FbFusionPlan *plan)
   return n;
 }
 
-gboolean
-_fb_fusion_plan_within_limits (FbFusionPlan *plan, FbPassContext *ctx, char **why)
+static gboolean
+limits_check (FbPassContext *ctx, int ops, int n, char **why)
 {
-  int ops = _fb_fusion_plan_n_operands (plan);
   if (ops > ctx->max_fusion_operands)
     {
       *why = g_strdup_printf ("the kernel would read %d operands, over the limit of %d", ops, ctx->max_fusion_operands);
       return FALSE;
     }
-  int n = _fb_fusion_plan_n_instrs (plan);
   if (n > ctx->max_fusion_instructions)
     {
       *why = g_strdup_printf ("the kernel would hold %d instructions, over the limit of %d", n,
@@ -486,12 +659,56 @@ _fb_fusion_plan_within_limits (FbFusionPlan *plan, FbPassContext *ctx, char **wh
 }
 
 gboolean
+_fb_fusion_plan_within_limits (FbFusionPlan *plan, FbPassContext *ctx, char **why)
+{
+  int ops = _fb_fusion_plan_n_operands (plan);
+  if (ops > ctx->max_fusion_operands)
+    return limits_check (ctx, ops, 0, why);
+  return limits_check (ctx, ops, _fb_fusion_plan_n_instrs (plan), why);
+}
+
+/* Instructions @m brings into a fused computation. */
+static int
+member_n_instrs (const FbInstr *m)
+{
+  if (m->opcode == FB_OP_FUSION)
+    {
+      FbComputation *f = fb_instr_comp (m, FB_A_CALLS);
+      return f ? f->n_instrs - f->n_params : 1;
+    }
+  return 1;
+}
+
+/* _fb_fusion_plan_n_operands of the plan {@p, @consumer}, where @p is an
+ * operand of @consumer, neither is a multi-output fusion, and
+ * @consumer_ops holds the operands of @consumer. */
+static int
+pair_n_operands (FbInstr *consumer, FbInstr *p, GHashTable *consumer_ops)
+{
+  int n = (int) g_hash_table_size (consumer_ops) - (g_hash_table_contains (consumer_ops, p) ? 1 : 0);
+  if (g_hash_table_contains (consumer_ops, consumer))
+    n--;
+  for (int i = 0; i < p->n_operands; i++)
+    {
+      FbInstr *o = p->operands[i];
+      if (o == NULL || o == p || o == consumer || g_hash_table_contains (consumer_ops, o))
+        continue;
+      gboolean again = FALSE;
+      for (int k = 0; k < i && !again; k++)
+        again = p->operands[k] == o;
+      if (!again)
+        n++;
+    }
+  return n;
+}
+
+gboolean
 _fb_fusion_plan_is_convex (FbFusionPlan *plan, FbInstr **via)
 {
-  number (plan->comp);
+  ensure_numbered (plan->comp);
   g_autoptr (GHashTable) seen = g_hash_table_new (NULL, NULL);
   g_autoptr (GPtrArray) stack = g_ptr_array_new ();
-  int last = 0;
+  gintptr last = 0;
   for (guint k = 0; k < plan->members->len; k++)
     last = MAX (last, position (g_ptr_array_index (plan->members, k)));
 
@@ -660,7 +877,8 @@ inline_fusion (Builder *b, FbInstr *m, gboolean keep_ids)
 static gint
 by_position (gconstpointer a, gconstpointer b)
 {
-  return position (*(FbInstr **) a) - position (*(FbInstr **) b);
+  gintptr x = position (*(FbInstr **) a), y = position (*(FbInstr **) b);
+  return (x > y) - (x < y);
 }
 
 static char *
@@ -668,12 +886,12 @@ fused_comp_name (FbModule *module, const char *fusion_name)
 {
   const char *suffix = g_str_has_prefix (fusion_name, "fusion") ? fusion_name + strlen ("fusion") : "";
   g_autofree char *base = g_strconcat ("fused_computation", suffix, NULL);
-  if (fb_module_find_computation (module, base) == NULL)
+  if (!comp_name_taken (module, base))
     return g_steal_pointer (&base);
   for (int n = 1;; n++)
     {
       char *t = g_strdup_printf ("%s.%d", base, n);
-      if (fb_module_find_computation (module, t) == NULL)
+      if (!comp_name_taken (module, t))
         return t;
       g_free (t);
     }
@@ -686,13 +904,18 @@ _fb_fusion_plan_build (FbFusionPlan *plan, FbFusionKind kind)
   FbComputation *comp = plan->comp;
   FbModule *module = comp->module;
   FbArena *arena = module->arena;
-  number (comp);
+  ensure_numbered (comp);
   g_autoptr (GPtrArray) members = g_ptr_array_copy (plan->members, NULL, NULL);
   g_ptr_array_sort (members, by_position);
 
   Builder b = { 0 };
   b.plan = plan;
   b.fcomp = fb_module_add_computation (module, "fused_computation");
+  {
+    PassState *st = g_private_get (&pass_state);
+    if (st != NULL)
+      comp_name_count (st, b.fcomp->name, +1);
+  }
   b.fcomp->is_fusion = TRUE;
   b.map = g_hash_table_new (NULL, NULL);
   b.params = g_hash_table_new (NULL, NULL);
@@ -771,20 +994,26 @@ _fb_fusion_plan_build (FbFusionPlan *plan, FbFusionKind kind)
   fb_instr_set_ident (fusion, FB_A_KIND, _fb_fusion_kind_name (kind));
   fb_instr_set_comp (fusion, FB_A_CALLS, b.fcomp);
   g_autofree char *fname = fused_comp_name (module, fusion->name);
-  b.fcomp->name = fb_arena_strdup (arena, fname);
+  comp_renamed (b.fcomp, fb_arena_strdup (arena, fname));
+  /* The union of the members' provenance, in member order, added at once. */
   fusion->n_prov = 0;
+  g_autoptr (GArray) prov = g_array_new (FALSE, FALSE, sizeof (int64_t));
   for (guint k = 0; k < members->len; k++)
     {
       FbInstr *m = g_ptr_array_index (members, k);
       if (m->opcode == FB_OP_GET_TUPLE_ELEMENT && is_inner_gte (plan, m))
         continue;
-      fb_instr_add_prov (fusion, m->n_prov, m->prov);
+      g_array_append_vals (prov, m->prov, m->n_prov);
     }
+  fb_instr_add_prov (fusion, prov->len, (const int64_t *) prov->data);
 
   /* Users outside now read the fusion (or one element of it). The fusion
    * stands where the last member stood: users before that need a reorder. */
-  int last_pos = position (last);
+  gintptr last_pos = position (last);
   gboolean reorder = FALSE;
+  g_autofree FbInstr **placed = g_new0 (FbInstr *, outputs->len + 1);
+  int n_placed = 0;
+  placed[n_placed++] = fusion;
   for (guint k = 0; k < outputs->len; k++)
     {
       FbInstr *m = g_ptr_array_index (outputs, k);
@@ -796,6 +1025,7 @@ _fb_fusion_plan_build (FbFusionPlan *plan, FbFusionKind kind)
         {
           target = fb_instr_new (comp, before, FB_OP_GET_TUPLE_ELEMENT, m->shape, 1, &fusion, NULL);
           fb_instr_set_int (target, FB_A_INDEX, k);
+          placed[n_placed++] = target;
         }
       g_autofree FbInstr **users = g_memdup2 (m->users, sizeof (FbInstr *) * MAX (m->n_users, 1));
       int n_users = m->n_users;
@@ -811,6 +1041,7 @@ _fb_fusion_plan_build (FbFusionPlan *plan, FbFusionKind kind)
       if (comp->root == m)
         comp->root = target;
     }
+  place_after (comp, last, placed, n_placed);
 
   /* A consumer fusion that grew keeps its name and its computation's name. */
   const char *heir_name = NULL, *heir_comp = NULL;
@@ -832,13 +1063,16 @@ _fb_fusion_plan_build (FbFusionPlan *plan, FbFusionKind kind)
         fb_instr_remove (m);
         m->parent = NULL;
         if (sub)
-          fb_module_remove_computation (module, sub);
+          {
+            comp_renamed (sub, NULL);
+            fb_module_remove_computation (module, sub);
+          }
       }
 
   if (heir_name && last->parent == NULL)
     {
       fusion->name = (char *) heir_name;
-      b.fcomp->name = (char *) heir_comp;
+      comp_renamed (b.fcomp, heir_comp);
     }
 
   g_hash_table_unref (b.map);
@@ -886,6 +1120,33 @@ same_dims (const FbShape *a, const FbShape *b)
   return TRUE;
 }
 
+/* The first reduce of @f, or NULL; remembered during a pass while @f keeps
+ * its size (fused computations only grow by absorbing loop operations). */
+static FbInstr *
+first_reduce (FbComputation *f)
+{
+  PassState *st = g_private_get (&pass_state);
+  ReduceOf *r = st ? g_hash_table_lookup (st->reduces, f) : NULL;
+  if (r != NULL && r->n_instrs == f->n_instrs && r->first == f->first)
+    return r->reduce;
+  FbInstr *reduce = NULL;
+  for (FbInstr *x = f->first; x && reduce == NULL; x = x->next)
+    if (x->opcode == FB_OP_REDUCE)
+      reduce = x;
+  if (st != NULL)
+    {
+      if (r == NULL)
+        {
+          r = g_new0 (ReduceOf, 1);
+          g_hash_table_insert (st->reduces, f, r);
+        }
+      r->n_instrs = f->n_instrs;
+      r->first = f->first;
+      r->reduce = reduce;
+    }
+  return reduce;
+}
+
 const FbShape *
 _fb_fusion_iteration_shape (const FbInstr *kernel)
 {
@@ -896,12 +1157,9 @@ _fb_fusion_iteration_shape (const FbInstr *kernel)
       if (f == NULL || f->root == NULL)
         return NULL;
       hero = f->root;
-      for (FbInstr *x = f->first; x; x = x->next)
-        if (x->opcode == FB_OP_REDUCE)
-          {
-            hero = x;
-            break;
-          }
+      FbInstr *reduce = first_reduce (f);
+      if (reduce)
+        hero = reduce;
       if (hero->opcode == FB_OP_TUPLE)
         hero = hero->n_operands > 0 ? hero->operands[0] : NULL;
       if (hero == NULL)
@@ -916,7 +1174,7 @@ typedef enum { TAKE_NO, TAKE_SIMPLE, TAKE_DUPLICATE, TAKE_OUTPUT } Take;
 
 /* Can @consumer take in its operand @p? Fills the plan on success. */
 static Take
-evaluate (FbPassContext *ctx, FbInstr *consumer, FbInstr *p, gboolean allow_output,
+evaluate (FbPassContext *ctx, FbInstr *consumer, GHashTable *consumer_ops, FbInstr *p, gboolean allow_output,
           FbFusionPlan **plan_out, const char **rule, char **why)
 {
   FbComputation *comp = consumer->parent;
@@ -970,11 +1228,22 @@ evaluate (FbPassContext *ctx, FbInstr *consumer, FbInstr *p, gboolean allow_outp
   else if (dup)
     take = TAKE_DUPLICATE;
 
+  char *limit_why = NULL;
+  if (!_fb_fusion_is_multi_output (consumer))
+    {
+      /* The plan of the two, measured without building it. */
+      if (!limits_check (ctx, pair_n_operands (consumer, p, consumer_ops),
+                         member_n_instrs (consumer) + member_n_instrs (p), &limit_why))
+        {
+          *rule = "kernel-too-large";
+          *why = limit_why;
+          return TAKE_NO;
+        }
+    }
   g_autoptr (FbFusionPlan) plan = _fb_fusion_plan_new (comp);
   _fb_fusion_plan_add (plan, p, take == TAKE_DUPLICATE);
   _fb_fusion_plan_add (plan, consumer, FALSE);
-  char *limit_why = NULL;
-  if (!_fb_fusion_plan_within_limits (plan, ctx, &limit_why))
+  if (_fb_fusion_is_multi_output (consumer) && !_fb_fusion_plan_within_limits (plan, ctx, &limit_why))
     {
       *rule = "kernel-too-large";
       *why = limit_why;
@@ -1012,8 +1281,13 @@ _fb_fusion_grow (FbPassContext *ctx, FbInstr *consumer, FbFusionKind kind, gbool
   g_autoptr (GHashTable) settled = g_hash_table_new (NULL, NULL);
   g_autoptr (GHashTable) users_seen = g_hash_table_new (NULL, NULL);
 
+  g_autoptr (GHashTable) f_ops = g_hash_table_new (NULL, NULL);
   for (;;)
     {
+      g_hash_table_remove_all (f_ops);
+      for (int i = 0; i < f->n_operands; i++)
+        if (f->operands[i])
+          g_hash_table_add (f_ops, f->operands[i]);
       /* Producers used only here go first: taking them may leave a shared
        * producer with no other user, so it need not be computed twice. */
       FbInstr *p = NULL;
@@ -1032,7 +1306,7 @@ _fb_fusion_grow (FbPassContext *ctx, FbInstr *consumer, FbFusionKind kind, gbool
           FbFusionPlan *q_plan = NULL;
           const char *rule = NULL;
           char *why = NULL;
-          Take q_take = evaluate (ctx, f, q, allow_output, &q_plan, &rule, &why);
+          Take q_take = evaluate (ctx, f, f_ops, q, allow_output, &q_plan, &rule, &why);
           if (q_take == TAKE_NO)
             {
               g_hash_table_insert (reasons, q, why);
@@ -1105,9 +1379,48 @@ _fb_fusion_grow (FbPassContext *ctx, FbInstr *consumer, FbFusionKind kind, gbool
 
 /* ------------------------------------------------ in-place absorption */
 
+/* The names of the instructions of @comp, with counts, kept in the pass
+ * state while a consumer grows in place; NULL outside a pass. */
+static GHashTable *
+fused_names (FbComputation *comp)
+{
+  PassState *st = g_private_get (&pass_state);
+  if (st == NULL)
+    return NULL;
+  if (st->named != comp || st->named_count != comp->n_instrs)
+    {
+      g_hash_table_remove_all (st->names);
+      for (FbInstr *i = comp->first; i; i = i->next)
+        name_count (st->names, i->name, +1);
+      st->named = comp;
+      st->named_count = comp->n_instrs;
+    }
+  return st->names;
+}
+
+/* @instr was just added to @comp (@delta +1) or is about to leave it (-1). */
+static void
+fused_name_changed (FbComputation *comp, FbInstr *instr, int delta)
+{
+  PassState *st = g_private_get (&pass_state);
+  if (st == NULL || st->named != comp)
+    return;
+  int before = delta > 0 ? comp->n_instrs - 1 : comp->n_instrs;
+  if (st->named_count != before)
+    {
+      st->named = NULL;   /* changed behind our back: rebuilt when next asked */
+      return;
+    }
+  name_count (st->names, instr->name, delta);
+  st->named_count = before + delta;
+}
+
 static gboolean
 name_taken (FbComputation *comp, const char *name)
 {
+  GHashTable *names = fused_names (comp);
+  if (names != NULL)
+    return g_hash_table_contains (names, name);
   for (FbInstr *i = comp->first; i; i = i->next)
     if (strcmp (i->name, name) == 0)
       return TRUE;
@@ -1157,6 +1470,7 @@ _fb_fusion_absorb (FbInstr *fusion, FbInstr *p, gboolean duplicate)
           g_autofree char *want = g_strdup_printf ("param_%d", fc->n_params);
           g_autofree char *name = free_name (fc, want);
           FbInstr *param = fb_instr_new (fc, body_first, FB_OP_PARAMETER, o->shape, 0, NULL, name);
+          fused_name_changed (fc, param, +1);
           param->parameter_number = fc->n_params;
           FbInstr **np = fb_arena_new0 (arena, FbInstr *, fc->n_params + 1);
           memcpy (np, fc->params, sizeof (FbInstr *) * fc->n_params);
@@ -1183,6 +1497,7 @@ _fb_fusion_absorb (FbInstr *fusion, FbInstr *p, gboolean duplicate)
     {
       g_autofree char *name = free_name (fc, p->name);
       copy = copy_instr (fc, body_first, p, ops, name, !duplicate);
+      fused_name_changed (fc, copy, +1);
     }
 
   /* The parameters that stood for @p read the copy; drop them and their slots. */
@@ -1193,6 +1508,7 @@ _fb_fusion_absorb (FbInstr *fusion, FbInstr *p, gboolean duplicate)
       if (fusion->operands[j] == p)
         {
           fb_instr_replace_all_uses (param, copy);
+          fused_name_changed (fc, param, -1);
           fb_instr_remove (param);
           continue;
         }
