@@ -8,6 +8,17 @@
 
 #include <string.h>
 
+#define LETTERS(lo) [lo] = 3, [lo + 1] = 3, [lo + 2] = 3, [lo + 3] = 3, [lo + 4] = 3, [lo + 5] = 3, \
+  [lo + 6] = 3, [lo + 7] = 3, [lo + 8] = 3, [lo + 9] = 3, [lo + 10] = 3, [lo + 11] = 3, [lo + 12] = 3
+
+const guint8 _fb_hlo_char_class[256] = {
+  LETTERS ('a'), LETTERS ('a' + 13), LETTERS ('A'), LETTERS ('A' + 13), ['_'] = 3,
+  ['0'] = 2, ['1'] = 2, ['2'] = 2, ['3'] = 2, ['4'] = 2, ['5'] = 2, ['6'] = 2, ['7'] = 2, ['8'] = 2, ['9'] = 2,
+  ['.'] = 2, ['-'] = 2,
+};
+
+#undef LETTERS
+
 void
 fb_hlo_lexer_init (FbHloLexer *lx, const char *text, gsize text_len,
                    gsize start, gsize end, const char *path)
@@ -160,32 +171,18 @@ has_word (const char *p, const char *end, const char *w)
          && (p + n == end || !fb_hlo_is_ident_char (p[n]));
 }
 
-static const char *
-scan_ident (const char *p, const char *end)
-{
-  while (p < end && fb_hlo_is_ident_char (*p))
-    {
-      /* `->` ends a name: `(x: f32[])->f32[]`. */
-      if (*p == '-' && p + 1 < end && p[1] == '>')
-        break;
-      p++;
-    }
-  return p;
-}
-
 gboolean
 fb_hlo_lexer_next (FbHloLexer *lx, FbToken *tok, GError **error)
 {
-  if (!fb_hlo_lexer_skip (lx, error))
+  if (!fb_hlo_lexer_skip_fast (lx, error))
     return FALSE;
   const char *p = lx->p, *end = lx->end;
-  memset (tok, 0, sizeof *tok);
+  tok->kind = FB_TOK_EOF;
   tok->start = p;
+  tok->len = 0;
+  tok->percent = FALSE;
   if (p >= end)
-    {
-      tok->kind = FB_TOK_EOF;
-      return TRUE;
-    }
+    return TRUE;
   char c = *p;
   const char *q = p + 1;
   switch (c)
@@ -222,7 +219,7 @@ fb_hlo_lexer_next (FbHloLexer *lx, FbToken *tok, GError **error)
         return fb_hlo_lexer_error (lx, error, p, "expected a name after '%%'");
       tok->kind = FB_TOK_NAME;
       tok->percent = TRUE;
-      q = scan_ident (q, end);
+      q = fb_hlo_scan_ident (q, end);
       break;
     case '"':
       while (q < end && *q != '"' && *q != '\n')
@@ -263,7 +260,7 @@ fb_hlo_lexer_next (FbHloLexer *lx, FbToken *tok, GError **error)
       else if (fb_hlo_is_ident_start (c))
         {
           tok->kind = FB_TOK_NAME;
-          q = scan_ident (p, end);
+          q = fb_hlo_scan_ident (p, end);
         }
       else if ((guchar) c >= 0x20 && (guchar) c < 0x7f)
         return fb_hlo_lexer_error (lx, error, p, "unexpected character '%c'", c);

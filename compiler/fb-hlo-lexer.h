@@ -66,17 +66,48 @@ FbLoc       fb_hlo_lexer_loc   (FbHloLexer *lx, const char *at);
 gboolean    fb_hlo_lexer_error (FbHloLexer *lx, GError **error, const char *at,
                                 const char *format, ...) G_GNUC_PRINTF (4, 5);
 
-/* Character classes shared with the parser. */
+/* Character classes shared with the parser: bit 1 starts a name (letters
+ * and `_`), bit 2 continues one (also digits, `.` and `-`). */
+extern const guint8 _fb_hlo_char_class[256];
+
 static inline gboolean
 fb_hlo_is_ident_start (char c)
 {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
+  return _fb_hlo_char_class[(guchar) c] & 1;
 }
 
 static inline gboolean
 fb_hlo_is_ident_char (char c)
 {
-  return fb_hlo_is_ident_start (c) || (c >= '0' && c <= '9') || c == '.' || c == '-';
+  return _fb_hlo_char_class[(guchar) c] & 2;
+}
+
+/* End of the identifier that starts at @p (see FB_TOK_NAME). */
+static inline const char *
+fb_hlo_scan_ident (const char *p, const char *end)
+{
+  while (p < end && fb_hlo_is_ident_char (*p))
+    {
+      /* `->` ends a name: `(x: f32[])->f32[]`. */
+      if (*p == '-' && p + 1 < end && p[1] == '>')
+        break;
+      p++;
+    }
+  return p;
+}
+
+/* fb_hlo_lexer_skip with the common cases inline: nothing to skip, or
+ * single spaces between tokens. */
+static inline gboolean
+fb_hlo_lexer_skip_fast (FbHloLexer *lx, GError **error)
+{
+  const char *p = lx->p;
+  while (p < lx->end && *p == ' ')
+    p++;
+  lx->p = p;
+  if (p < lx->end && (*p == '\n' || *p == '\t' || *p == '\r' || *p == '/'))
+    return fb_hlo_lexer_skip (lx, error);
+  return TRUE;
 }
 
 G_END_DECLS

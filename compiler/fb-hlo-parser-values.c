@@ -13,31 +13,6 @@
 
 /* ----------------------------------------------------------- utilities */
 
-gboolean
-_fb_hlo_skip (FbHloParser *P)
-{
-  return fb_hlo_lexer_skip (&P->lx, &P->err);
-}
-
-gboolean
-_fb_hlo_next (FbHloParser *P, FbToken *tok)
-{
-  return fb_hlo_lexer_next (&P->lx, tok, &P->err);
-}
-
-gboolean
-_fb_hlo_accept (FbHloParser *P, char c)
-{
-  if (!_fb_hlo_skip (P))
-    return FALSE;
-  if (P->lx.p < P->lx.end && *P->lx.p == c)
-    {
-      P->lx.p++;
-      return TRUE;
-    }
-  return FALSE;
-}
-
 static gboolean
 describe_here (FbHloParser *P, char *out, gsize size)
 {
@@ -172,7 +147,26 @@ parse_layout (FbHloParser *P, FbShape *shape)
   int n = 0;
   const char *extra = NULL;
   gsize extra_len = 0;
-  for (;;)
+  /* Fast path for the usual `{2,1,0}`; anything else takes the loop below. */
+  const char *fq = P->lx.p, *end = P->lx.end;
+  gboolean fast = FALSE;
+  while (fq < end && n < FB_HLO_MAX_DEPTH && g_ascii_isdigit (*fq)
+         && (fq + 1 >= end || !g_ascii_isdigit (fq[1])))
+    {
+      m2m[n++] = *fq++ - '0';
+      if (fq < end && *fq == '}')
+        {
+          fast = TRUE;
+          P->lx.p = fq + 1;
+          break;
+        }
+      if (fq >= end || *fq != ',')
+        break;
+      fq++;
+    }
+  if (!fast)
+    n = 0;
+  while (!fast)
     {
       if (_fb_hlo_accept (P, '}'))
         break;
@@ -221,10 +215,13 @@ parse_layout (FbHloParser *P, FbShape *shape)
         return _fb_hlo_fail (P, open, "layout is not a permutation of the shape's dimensions"), NULL;
       seen |= G_GUINT64_CONSTANT (1) << m2m[i];
     }
-  FbLayout *l = fb_arena_new0 (P->arena, FbLayout, 1);
+  FbLayout *l = fb_arena_alloc (P->arena, sizeof (FbLayout) + sizeof (int64_t) * n);
   l->n = n;
   if (n > 0)
-    l->minor_to_major = fb_arena_memdup (P->arena, m2m, sizeof (int64_t) * n);
+    {
+      l->minor_to_major = (int64_t *) (l + 1);
+      memcpy (l->minor_to_major, m2m, sizeof (int64_t) * n);
+    }
   if (extra)
     l->extra = fb_arena_strndup (P->arena, extra, extra_len);
   return l;
@@ -267,26 +264,32 @@ _fb_hlo_parse_shape (FbHloParser *P, int depth)
   if (P->err)
     return NULL;
 
-  FbToken tok;
-  if (!_fb_hlo_next (P, &tok))
-    return NULL;
+  /* The element type, read in place: a shape starts with a plain name. */
+  const char *tstart = P->lx.p, *end = P->lx.end;
+  if (tstart >= end || !fb_hlo_is_ident_start (*tstart))
+    {
+      FbToken tok;
+      if (!_fb_hlo_next (P, &tok))
+        return NULL;
+      return _fb_hlo_fail (P, tok.start, "expected a shape, found %s",
+                           fb_hlo_token_kind_name (tok.kind)), NULL;
+    }
+  const char *tend = fb_hlo_scan_ident (tstart, end);
+  int tlen = (int) (tend - tstart);
+  P->lx.p = tend;
   FbElemType type;
-  if (tok.kind != FB_TOK_NAME || tok.percent)
-    return _fb_hlo_fail (P, tok.start, "expected a shape, found %s",
-                         fb_hlo_token_kind_name (tok.kind)), NULL;
   /* Most shapes of a module share their element type: try the last one first. */
   const char *last = fb_elem_type_name (P->last_type);
-  if (strlen (last) == tok.len && memcmp (last, tok.start, tok.len) == 0)
+  if (strncmp (last, tstart, tlen) == 0 && last[tlen] == '\0')
     type = P->last_type;
-  else if (!fb_elem_type_lookup (tok.start, tok.len, &type) || type == FB_TUPLE)
-    return _fb_hlo_fail (P, tok.start, "unknown element type '%.*s'", (int) tok.len, tok.start), NULL;
+  else if (!fb_elem_type_lookup (tstart, tlen, &type) || type == FB_TUPLE)
+    return _fb_hlo_fail (P, tstart, "unknown element type '%.*s'", tlen, tstart), NULL;
   if (P->lx.p >= P->lx.end || *P->lx.p != '[')
     {
       /* `token` and `opaque` may be written without brackets. */
       if (!fb_elem_type_is_array (type))
         return fb_shape_new_scalar (P->arena, type);
-      return _fb_hlo_fail (P, P->lx.p, "expected '[' after element type '%.*s'",
-                           (int) tok.len, tok.start), NULL;
+      return _fb_hlo_fail (P, P->lx.p, "expected '[' after element type '%.*s'", tlen, tstart), NULL;
     }
   P->lx.p++;
 
@@ -295,7 +298,57 @@ _fb_hlo_parse_shape (FbHloParser *P, int depth)
   gboolean any_dyn = FALSE;
   int rank = 0;
   int64_t elems = 1;
-  if (!_fb_hlo_accept (P, ']'))
+  /* Fast path for the usual `[4,256,1152]`: digits and commas only. Anything
+   * else (spaces, `<=`, `?`, signs, huge sizes) goes to the general loop,
+   * which also words the errors. */
+  gboolean fast = TRUE;
+  const char *q = P->lx.p;
+  if (q < end && *q == ']')
+    q++;
+  else
+    for (;;)
+      {
+        if (q >= end || !g_ascii_isdigit (*q) || rank >= FB_HLO_MAX_DEPTH)
+          {
+            fast = FALSE;
+            break;
+          }
+        const char *ds = q;
+        int64_t v = 0;
+        while (q < end && g_ascii_isdigit (*q) && q - ds < 15)
+          v = v * 10 + (*q++ - '0');
+        if ((q < end && g_ascii_isdigit (*q)) || v > FB_HLO_MAX_ELEMENTS)
+          {
+            fast = FALSE;
+            break;
+          }
+        dyn[rank] = FB_DIM_STATIC;
+        dims[rank++] = v;
+        if (v != 0 && elems > FB_HLO_MAX_ELEMENTS / v)
+          elems = FB_HLO_MAX_ELEMENTS + 1;
+        else
+          elems *= v;
+        if (q < end && *q == ',')
+          q++;
+        else if (q < end && *q == ']')
+          {
+            q++;
+            break;
+          }
+        else
+          {
+            fast = FALSE;
+            break;
+          }
+      }
+  if (fast)
+    P->lx.p = q;
+  else
+    {
+      rank = 0;
+      elems = 1;
+    }
+  if (!fast && !_fb_hlo_accept (P, ']'))
     {
       if (P->err)
         return NULL;
@@ -349,7 +402,15 @@ _fb_hlo_parse_shape (FbHloParser *P, int depth)
     return _fb_hlo_fail (P, start, "%s shapes have no dimensions", fb_elem_type_name (type)), NULL;
 
   P->last_type = type;
-  FbShape *shape = fb_shape_new_array (P->arena, type, rank, dims);
+  /* The shape and its dimensions in one block. */
+  FbShape *shape = fb_arena_alloc (P->arena, sizeof (FbShape) + sizeof (int64_t) * rank);
+  shape->type = type;
+  shape->rank = rank;
+  if (rank > 0)
+    {
+      shape->dims = (int64_t *) (shape + 1);
+      memcpy (shape->dims, dims, sizeof (int64_t) * rank);
+    }
   if (any_dyn)
     shape->dyn = fb_arena_memdup (P->arena, dyn, rank);
   /* A layout follows the ']' directly; `-> f32[] {` opens a computation. */
@@ -681,6 +742,35 @@ _fb_hlo_parse_literal (FbHloParser *P, FbInstr *instr)
 
 /* ---------------------------------------------------------- attributes */
 
+/* Bytes that end a run of plain value text, and of text inside a string. */
+static const guint8 raw_stop[256] = {
+  ['"'] = 1, ['{'] = 1, ['('] = 1, ['['] = 1, ['}'] = 1, [')'] = 1, [']'] = 1,
+  [','] = 1, ['\n'] = 1, ['/'] = 1,
+};
+static const guint8 string_stop[256] = { ['"'] = 1, ['\n'] = 1, ['\\'] = 1 };
+
+#define ONES G_GUINT64_CONSTANT (0x0101010101010101)
+#define HAS_ZERO_BYTE(v) (((v) - ONES) & ~(v) & (ONES << 7))
+
+/* First '"', '\\' or newline at or after @q inside a string: eight bytes at a
+ * time, since strings (op_name, source_file) are most of a dump's text. */
+static inline const char *
+string_run_end (const char *q, const char *end)
+{
+  while (end - q >= 8)
+    {
+      guint64 w;
+      memcpy (&w, q, 8);
+      guint64 quote = w ^ (ONES * '"'), backslash = w ^ (ONES * '\\'), newline = w ^ (ONES * '\n');
+      if (HAS_ZERO_BYTE (quote) | HAS_ZERO_BYTE (backslash) | HAS_ZERO_BYTE (newline))
+        break;
+      q += 8;
+    }
+  while (q < end && !string_stop[(guchar) *q])
+    q++;
+  return q;
+}
+
 gboolean
 _fb_hlo_scan_raw (FbHloParser *P, const char **start, gsize *len, const char *key)
 {
@@ -693,12 +783,22 @@ _fb_hlo_scan_raw (FbHloParser *P, const char **start, gsize *len, const char *ke
   int depth = 0;
   while (p < end)
     {
+      while (p < end && !raw_stop[(guchar) *p])
+        p++;
+      if (p >= end)
+        break;
       char c = *p;
       if (c == '"')
         {
           const char *q = p + 1;
-          while (q < end && *q != '"' && *q != '\n')
-            q += (*q == '\\' && q + 1 < end) ? 2 : 1;
+          for (;;)
+            {
+              q = string_run_end (q, end);
+              if (q < end && *q == '\\')
+                q += q + 1 < end ? 2 : 1;
+              else
+                break;
+            }
           if (q >= end || *q != '"')
             return _fb_hlo_fail (P, p, "unterminated string");
           p = q + 1;

@@ -39,7 +39,7 @@ find_modules (const char *text, gsize len, int want, gsize *start, gsize *end)
     {
       const char *nl = memchr (p, '\n', e - p);
       const char *le = nl ? nl : e;
-      if (is_separator_line (p, le))
+      if ((*p == '/' || *p == ' ' || *p == '\t') && is_separator_line (p, le))
         {
           if (index == want)
             {
@@ -70,12 +70,102 @@ fb_hlo_count_modules (const char *text, gsize len)
 
 /* ----------------------------------------------------------- utilities */
 
+static void
+names_init (FbHloNames *t)
+{
+  t->mask = 255;
+  t->slots = g_new0 (FbHloNameSlot, t->mask + 1);
+  t->used = 0;
+  t->stamp = 1;
+}
+
+static void
+names_clear (FbHloNames *t)
+{
+  t->used = 0;
+  if (++t->stamp == 0)
+    {
+      memset (t->slots, 0, sizeof (FbHloNameSlot) * (t->mask + 1));
+      t->stamp = 1;
+    }
+}
+
+/* Eight bytes at a time: names are short, and this runs for every operand. */
+static guint32
+names_hash (const char *name, gsize len)
+{
+  guint64 h = len * G_GUINT64_CONSTANT (0x9e3779b97f4a7c15);
+  gsize i = 0;
+  for (; i + 8 <= len; i += 8)
+    {
+      guint64 w;
+      memcpy (&w, name + i, 8);
+      h = (h ^ w) * G_GUINT64_CONSTANT (0xff51afd7ed558ccd);
+      h ^= h >> 29;
+    }
+  if (i < len)
+    {
+      guint64 w = 0;
+      memcpy (&w, name + i, len - i);
+      h = (h ^ w) * G_GUINT64_CONSTANT (0xff51afd7ed558ccd);
+      h ^= h >> 29;
+    }
+  h *= G_GUINT64_CONSTANT (0xc4ceb9fe1a85ec53);
+  return (guint32) (h >> 32);
+}
+
+/* The slot that holds @name, or the empty slot where it would go. */
+static FbHloNameSlot *
+names_slot (FbHloNames *t, const char *name, gsize len)
+{
+  for (guint32 i = names_hash (name, len) & t->mask;; i = (i + 1) & t->mask)
+    {
+      FbHloNameSlot *s = &t->slots[i];
+      if (s->stamp != t->stamp)
+        return s;
+      if (s->len == len && memcmp (s->name, name, len) == 0)
+        return s;
+    }
+}
+
+static FbInstr *
+names_lookup (FbHloNames *t, const char *name, gsize len)
+{
+  FbHloNameSlot *s = names_slot (t, name, len);
+  return s->stamp == t->stamp ? s->instr : NULL;
+}
+
+/* @name must stay valid as long as the table holds it. */
+static void
+names_insert (FbHloNames *t, const char *name, FbInstr *instr)
+{
+  gsize len = strlen (name);
+  if ((t->used + 1) * 2 > t->mask + 1)
+    {
+      FbHloNameSlot *old = t->slots;
+      guint32 old_n = t->mask + 1, stamp = t->stamp;
+      t->mask = old_n * 2 - 1;
+      t->slots = g_new0 (FbHloNameSlot, t->mask + 1);
+      t->stamp = 1;
+      for (guint32 i = 0; i < old_n; i++)
+        if (old[i].stamp == stamp)
+          {
+            FbHloNameSlot *s = names_slot (t, old[i].name, old[i].len);
+            *s = old[i];
+            s->stamp = t->stamp;
+          }
+      g_free (old);
+    }
+  FbHloNameSlot *s = names_slot (t, name, len);
+  if (s->stamp != t->stamp)
+    t->used++;
+  *s = (FbHloNameSlot) { name, (guint32) len, t->stamp, instr };
+}
+
 static FbInstr *
 lookup_instr (FbHloParser *P, const char *name, gsize len)
 {
-  g_string_truncate (P->buf, 0);
-  g_string_append_len (P->buf, name, len);
-  return g_hash_table_lookup (P->names, P->buf->str);
+  return names_lookup (&P->names, name, len);
 }
 
 static gboolean
@@ -123,13 +213,13 @@ static FbInstr *
 tuple_element (FbHloParser *P, FbComputation *comp, FbInstr *tuple, int64_t index, const char *at)
 {
   g_autofree char *key = g_strdup_printf ("%s#%" G_GINT64_FORMAT, tuple->name, index);
-  FbInstr *gte = g_hash_table_lookup (P->names, key);
+  FbInstr *gte = names_lookup (&P->names, key, strlen (key));
   if (gte)
     return gte;
   if (tuple->shape->type != FB_TUPLE || index < 0 || index >= tuple->shape->n_elems)
     return _fb_hlo_fail (P, at, "'%s' has no tuple element %" G_GINT64_FORMAT, tuple->name, index), NULL;
   g_autofree char *name = g_strdup_printf ("%s.gte%" G_GINT64_FORMAT, tuple->name, index);
-  for (int n = 1; g_hash_table_contains (P->names, name); n++)
+  for (int n = 1; names_lookup (&P->names, name, strlen (name)); n++)
     {
       g_free (name);
       name = g_strdup_printf ("%s.gte%" G_GINT64_FORMAT ".%d", tuple->name, index, n);
@@ -138,8 +228,8 @@ tuple_element (FbHloParser *P, FbComputation *comp, FbInstr *tuple, int64_t inde
                       fb_shape_copy (P->arena, tuple->shape->elems[index]), 1, &tuple, name);
   fb_instr_set_int (gte, FB_A_INDEX, index);
   gte->loc = fb_hlo_lexer_loc (&P->lx, at);
-  g_hash_table_insert (P->names, gte->name, gte);
-  g_hash_table_insert (P->names, fb_arena_strdup (P->arena, key), gte);
+  names_insert (&P->names, gte->name, gte);
+  names_insert (&P->names, fb_arena_strdup (P->arena, key), gte);
   return gte;
 }
 
@@ -151,28 +241,32 @@ parse_operand (FbHloParser *P, FbComputation *comp, const char *self, gsize self
   FbToken tok;
   if (!_fb_hlo_skip (P))
     return NULL;
-  const char *at = P->lx.p;
-  if (at < P->lx.end && *at == '(')
-    declared = _fb_hlo_parse_shape (P, 0);
-  else
+  const char *at = P->lx.p, *end = P->lx.end;
+  gboolean has_shape = at < end && *at == '(';
+  if (at < end && fb_hlo_is_ident_start (*at))
     {
+      const char *e = fb_hlo_scan_ident (at, end), *q = e;
       FbElemType t;
-      if (!fb_hlo_lexer_peek (&P->lx, &tok, &P->err))
-        return NULL;
-      if (tok.kind == FB_TOK_NAME && !tok.percent
-          && tok.start + tok.len < P->lx.end && tok.start[tok.len] == '['
-          && fb_elem_type_lookup (tok.start, tok.len, &t))
-        declared = _fb_hlo_parse_shape (P, 0);
-      else if (tok.kind == FB_TOK_NAME && !tok.percent
-               && fb_elem_type_lookup (tok.start, tok.len, &t) && !fb_elem_type_is_array (t))
+      const char *last = fb_elem_type_name (P->last_type);
+      if (e < end && *e == '[')
+        has_shape = (strncmp (last, at, e - at) == 0 && last[e - at] == '\0')
+                    || fb_elem_type_lookup (at, e - at, &t);
+      else
         {
           /* `token %t`: a bracketless token shape, when a name follows. */
-          const char *q = tok.start + tok.len;
-          while (q < P->lx.end && (*q == ' ' || *q == '\t'))
+          while (q < end && (*q == ' ' || *q == '\t'))
             q++;
-          if (q < P->lx.end && (*q == '%' || fb_hlo_is_ident_start (*q)))
-            declared = _fb_hlo_parse_shape (P, 0);
+          has_shape = q < end && (*q == '%' || fb_hlo_is_ident_start (*q))
+                      && fb_elem_type_lookup (at, e - at, &t) && !fb_elem_type_is_array (t);
         }
+    }
+  if (has_shape)
+    {
+      /* Only checked against the operand's own shape, so kept aside. */
+      FbArena *own = P->arena;
+      P->arena = P->scratch;
+      declared = _fb_hlo_parse_shape (P, 0);
+      P->arena = own;
     }
   if (P->err)
     return NULL;
@@ -269,7 +363,18 @@ parse_instruction (FbHloParser *P, FbComputation *comp, FbInstr **root, const ch
     return FALSE;
 
   FbInstr *instr = NULL;
-  char *arena_name = fb_arena_strndup (P->arena, name, name_len);
+  /* fb_instr_new copies the name: a NUL-terminated one on the stack will do. */
+  char name_buf[128];
+  const char *arena_name;
+  if (name_len < sizeof name_buf)
+    {
+      memcpy (name_buf, name, name_len);
+      name_buf[name_len] = '\0';
+      arena_name = name_buf;
+    }
+  else
+    arena_name = fb_arena_strndup (P->arena, name, name_len);
+  fb_arena_reset (P->scratch);
   if (op == FB_OP_PARAMETER)
     {
       if (!_fb_hlo_skip (P))
@@ -294,7 +399,11 @@ parse_instruction (FbHloParser *P, FbComputation *comp, FbInstr **root, const ch
     }
   else
     {
-      GPtrArray *ops = g_ptr_array_new ();
+      /* Operands on the stack unless there are many (concatenate, tuple). */
+      FbInstr *few[16];
+      g_autofree FbInstr **many = NULL;
+      FbInstr **ops = few;
+      guint n_ops = 0, cap = G_N_ELEMENTS (few);
       if (!_fb_hlo_accept (P, ')'))
         {
           do
@@ -304,31 +413,48 @@ parse_instruction (FbHloParser *P, FbComputation *comp, FbInstr **root, const ch
               FbInstr *o = parse_operand (P, comp, name, name_len);
               if (o == NULL)
                 break;
-              g_ptr_array_add (ops, o);
+              if (n_ops == cap)
+                {
+                  cap *= 2;
+                  FbInstr **grown = g_new (FbInstr *, cap);
+                  memcpy (grown, ops, sizeof (FbInstr *) * n_ops);
+                  g_free (many);
+                  ops = many = grown;
+                }
+              ops[n_ops++] = o;
             }
           while (_fb_hlo_accept (P, ','));
           if (P->err == NULL)
             _fb_hlo_expect (P, ')', "after the operands");
         }
       int arity = fb_opcode_arity (op);
-      if (P->err == NULL && arity >= 0 && (int) ops->len != arity)
+      if (P->err == NULL && arity >= 0 && (int) n_ops != arity)
         _fb_hlo_fail (P, op_tok.start, "%s takes %d operand%s, not %u", fb_opcode_name (op),
-                      arity, arity == 1 ? "" : "s", ops->len);
+                      arity, arity == 1 ? "" : "s", n_ops);
       if (P->err == NULL)
-        instr = fb_instr_new (comp, NULL, op, shape, ops->len, (FbInstr *const *) ops->pdata, arena_name);
-      g_ptr_array_free (ops, TRUE);
+        instr = fb_instr_new (comp, NULL, op, shape, n_ops, ops, arena_name);
       if (instr == NULL)
         return FALSE;
     }
   instr->loc = fb_hlo_lexer_loc (&P->lx, name_tok.start);
-  g_hash_table_insert (P->names, instr->name, instr);
+  names_insert (&P->names, instr->name, instr);
   if (is_root)
     *root = instr;
 
-  while (_fb_hlo_accept (P, ','))
-    if (!_fb_hlo_skip (P) || !_fb_hlo_parse_attr (P, instr))
-      return FALSE;
-  return P->err == NULL;
+  /* Attributes go to a local array first and then to an arena block of
+   * exactly the right size. */
+  FbAttr attrs[8];
+  instr->attrs = attrs;
+  instr->attrs_cap = G_N_ELEMENTS (attrs);
+  gboolean ok = TRUE;
+  while (ok && _fb_hlo_accept (P, ','))
+    ok = _fb_hlo_skip (P) && _fb_hlo_parse_attr (P, instr);
+  if (instr->attrs == attrs)
+    {
+      instr->attrs = instr->n_attrs ? fb_arena_memdup (P->arena, attrs, sizeof (FbAttr) * instr->n_attrs) : NULL;
+      instr->attrs_cap = instr->n_attrs;
+    }
+  return ok && P->err == NULL;
 }
 
 /* -------------------------------------------------------- computations */
@@ -413,7 +539,7 @@ parse_computation (FbHloParser *P, const char **entry_at)
   comp->is_entry = is_entry;
   comp->has_signature = has_sig;
   g_hash_table_insert (P->comps, comp->name, comp);
-  g_hash_table_remove_all (P->names);
+  names_clear (&P->names);
 
   FbInstr *root = NULL;
   const char *root_at = NULL;
@@ -700,17 +826,50 @@ parse_stack_tables (FbHloParser *P)
 
 /* --------------------------------------------------------------- module */
 
+/* First byte at or after @p that is NUL or not ASCII, eight bytes at a time. */
+static const char *
+skip_ascii (const char *p, const char *e)
+{
+  for (;;)
+    {
+      while (e - p >= 8)
+        {
+          guint64 w;
+          memcpy (&w, p, 8);
+          /* A high bit set in (w - 0x01..) | w flags a zero or non-ASCII
+           * byte (and sometimes a byte next to one): look bytewise. */
+          if (((w - G_GUINT64_CONSTANT (0x0101010101010101)) | w) & G_GUINT64_CONSTANT (0x8080808080808080))
+            break;
+          p += 8;
+        }
+      const char *stop = e - p > 8 ? p + 8 : e;
+      while (p < stop && (guchar) *p - 1u < 0x7fu)
+        p++;
+      if (p < stop || p >= e)
+        return p;
+    }
+}
+
+/* The text must be UTF-8 without NUL bytes; the first fault is reported. */
 static gboolean
 check_bytes (FbHloParser *P)
 {
-  const char *s = P->lx.p, *e = P->lx.end;
-  const char *nul = memchr (s, '\0', e - s);
-  const char *bad = NULL;
-  if (!g_utf8_validate_len (s, nul ? (gsize) (nul - s) : (gsize) (e - s), &bad))
-    return _fb_hlo_fail (P, bad, "invalid UTF-8 (byte 0x%02x): this is not HLO text", (guchar) *bad);
-  if (nul)
-    return _fb_hlo_fail (P, nul, "embedded NUL byte: this is not HLO text");
-  return TRUE;
+  const char *p = P->lx.p, *e = P->lx.end;
+  for (;;)
+    {
+      p = skip_ascii (p, e);
+      if (p >= e)
+        return TRUE;
+      if (*p == '\0')
+        return _fb_hlo_fail (P, p, "embedded NUL byte: this is not HLO text");
+      /* A run of non-ASCII bytes holds whole UTF-8 sequences when valid. */
+      const char *q = p, *bad = NULL;
+      while (q < e && (guchar) *q >= 0x80)
+        q++;
+      if (!g_utf8_validate_len (p, q - p, &bad))
+        return _fb_hlo_fail (P, bad, "invalid UTF-8 (byte 0x%02x): this is not HLO text", (guchar) *bad);
+      p = q;
+    }
 }
 
 static char *
@@ -809,9 +968,10 @@ fb_hlo_parse (const char *text, gsize len, const char *path, int index, GError *
   P.arena = P.m->arena;
   P.m->source_path = path ? fb_arena_strdup (P.arena, path) : NULL;
   P.comps = g_hash_table_new (g_str_hash, g_str_equal);
-  P.names = g_hash_table_new (g_str_hash, g_str_equal);
+  names_init (&P.names);
   P.pending = g_array_new (FALSE, FALSE, sizeof (FbHloPendingComp));
   P.buf = g_string_new (NULL);
+  P.scratch = fb_arena_new ();
 
   FbModule *m = parse_module (&P, path);
   if (m == NULL || P.err)
@@ -823,9 +983,10 @@ fb_hlo_parse (const char *text, gsize len, const char *path, int index, GError *
       m = NULL;
     }
   g_hash_table_unref (P.comps);
-  g_hash_table_unref (P.names);
+  g_free (P.names.slots);
   g_array_free (P.pending, TRUE);
   g_string_free (P.buf, TRUE);
+  fb_arena_free (P.scratch);
   return m;
 }
 

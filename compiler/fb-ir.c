@@ -61,7 +61,9 @@ fb_arena_alloc (FbArena *arena, gsize size)
   if (c == NULL || c->used + size > c->size)
     {
       gsize cap = MAX (size, ARENA_CHUNK);
-      Chunk *n = g_malloc (((sizeof (Chunk) + 15) & ~(gsize) 15) + cap);
+      /* Fresh chunks come zeroed (often straight from the kernel), and every
+       * byte of a chunk is handed out at most once, so no memset below. */
+      Chunk *n = g_malloc0 (((sizeof (Chunk) + 15) & ~(gsize) 15) + cap);
       n->size = cap;
       n->used = 0;
       if (c != NULL && size > ARENA_CHUNK / 4)
@@ -81,7 +83,6 @@ fb_arena_alloc (FbArena *arena, gsize size)
   guint8 *p = chunk_data (c) + c->used;
   c->used += size;
   arena->total += size;
-  memset (p, 0, size);
   return p;
 }
 
@@ -118,6 +119,61 @@ fb_arena_bytes (FbArena *arena)
   return arena->total;
 }
 
+/* ---------------------------------------------------------- name tables */
+
+/* Name -> index tables for element types, opcodes and attribute keys: open addressing over
+ * a fixed array, built once, looked up without copying the name. */
+#define NAME_SLOTS 1024
+
+typedef struct {
+  gsize   once;
+  guint16 slot[NAME_SLOTS];   /* index + 1; 0 is empty */
+} NameIndex;
+
+static guint32
+name_hash (const char *s, gsize n)
+{
+  guint32 h = 2166136261u;
+  for (gsize i = 0; i < n; i++)
+    h = (h ^ (guchar) s[i]) * 16777619u;
+  return h;
+}
+
+static NameIndex *
+name_index (NameIndex *t, int n, const char *(*name_of) (int))
+{
+  if (g_once_init_enter (&t->once))
+    {
+      g_assert (n < NAME_SLOTS / 2);
+      for (int i = 0; i < n; i++)
+        {
+          const char *name = name_of (i);
+          guint32 h = name_hash (name, strlen (name)) % NAME_SLOTS;
+          while (t->slot[h] != 0)
+            h = (h + 1) % NAME_SLOTS;
+          t->slot[h] = i + 1;
+        }
+      g_once_init_leave (&t->once, 1);
+    }
+  return t;
+}
+
+static int
+table_lookup (NameIndex *t, const char *(*name_of) (int), const char *name, gssize len)
+{
+  gsize n = len < 0 ? strlen (name) : (gsize) len;
+  for (guint32 h = name_hash (name, n) % NAME_SLOTS; t->slot[h] != 0; h = (h + 1) % NAME_SLOTS)
+    {
+      const char *cand = name_of (t->slot[h] - 1);
+      gsize i = 0;
+      while (i < n && cand[i] != '\0' && cand[i] == name[i])
+        i++;
+      if (i == n && cand[n] == '\0')
+        return t->slot[h] - 1;
+    }
+  return -1;
+}
+
 /* -------------------------------------------------------- element types */
 
 typedef struct {
@@ -138,19 +194,17 @@ fb_elem_type_name (FbElemType t)
   return (unsigned) t < FB_N_ELEM_TYPES ? elem_info[t].name : "?";
 }
 
+static const char *elem_name_of (int i) { return elem_info[i].name; }
+
 gboolean
 fb_elem_type_lookup (const char *name, gssize len, FbElemType *out)
 {
-  gsize n = len < 0 ? strlen (name) : (gsize) len;
-  for (int t = 0; t < FB_N_ELEM_TYPES; t++)
-    if (strlen (elem_info[t].name) == n && memcmp (elem_info[t].name, name, n) == 0)
-      {
-        if (t == FB_TUPLE)
-          return FALSE;   /* `tuple` is not written as an element type */
-        *out = t;
-        return TRUE;
-      }
-  return FALSE;
+  static NameIndex table;
+  int t = table_lookup (name_index (&table, FB_N_ELEM_TYPES, elem_name_of), elem_name_of, name, len);
+  if (t < 0 || t == FB_TUPLE)
+    return FALSE;   /* `tuple` is not written as an element type */
+  *out = t;
+  return TRUE;
 }
 
 int fb_elem_type_bits (FbElemType t) { return elem_info[t].bits; }
@@ -422,40 +476,13 @@ fb_opcode_name (FbOpcode op)
   return (unsigned) op < FB_N_OPCODES ? op_info[op].name : "?";
 }
 
-static GHashTable *
-name_table (gsize *once, GHashTable **table, int n, const char *(*name_of) (int))
-{
-  if (g_once_init_enter (once))
-    {
-      GHashTable *t = g_hash_table_new (g_str_hash, g_str_equal);
-      for (int i = 0; i < n; i++)
-        g_hash_table_insert (t, (gpointer) name_of (i), GINT_TO_POINTER (i + 1));
-      *table = t;
-      g_once_init_leave (once, 1);
-    }
-  return *table;
-}
-
-static int
-table_lookup (GHashTable *t, const char *name, gssize len)
-{
-  char buf[64];
-  gsize n = len < 0 ? strlen (name) : (gsize) len;
-  if (n >= sizeof buf)
-    return -1;
-  memcpy (buf, name, n);
-  buf[n] = '\0';
-  return GPOINTER_TO_INT (g_hash_table_lookup (t, buf)) - 1;
-}
-
 static const char *op_name_of (int i) { return op_info[i].name; }
 
 gboolean
 fb_opcode_lookup (const char *name, gssize len, FbOpcode *out)
 {
-  static gsize once;
-  static GHashTable *table;
-  int i = table_lookup (name_table (&once, &table, FB_N_OPCODES, op_name_of), name, len);
+  static NameIndex table;
+  int i = table_lookup (name_index (&table, FB_N_OPCODES, op_name_of), op_name_of, name, len);
   if (i < 0)
     return FALSE;
   *out = i;
@@ -508,9 +535,8 @@ static const char *attr_name_of (int i) { return attr_info[i].name; }
 FbAttrKey
 fb_attr_key_lookup (const char *name, gssize len)
 {
-  static gsize once;
-  static GHashTable *table;
-  int i = table_lookup (name_table (&once, &table, FB_A_RAW_KEY, attr_name_of), name, len);
+  static NameIndex table;
+  int i = table_lookup (name_index (&table, FB_A_RAW_KEY, attr_name_of), attr_name_of, name, len);
   return i < 0 ? FB_A_RAW_KEY : (FbAttrKey) i;
 }
 
@@ -625,14 +651,20 @@ fb_module_instr_count (FbModule *module)
 /* ---------------------------------------------------------- instructions */
 
 static void
+append_user (FbInstr *operand, FbInstr *user)
+{
+  FbArena *arena = operand->parent->module->arena;
+  operand->users = grow (arena, operand->users, operand->n_users, &operand->users_cap, sizeof (FbInstr *));
+  operand->users[operand->n_users++] = user;
+}
+
+static void
 add_user (FbInstr *operand, FbInstr *user)
 {
   for (int i = 0; i < operand->n_users; i++)
     if (operand->users[i] == user)
       return;
-  FbArena *arena = operand->parent->module->arena;
-  operand->users = grow (arena, operand->users, operand->n_users, &operand->users_cap, sizeof (FbInstr *));
-  operand->users[operand->n_users++] = user;
+  append_user (operand, user);
 }
 
 static void
@@ -733,8 +765,11 @@ fb_instr_new (FbComputation *comp, FbInstr *before, FbOpcode op, FbShape *shape,
       for (int i = 0; i < n_operands; i++)
         {
           instr->operands[i] = operands[i];
-          if (operands[i])
-            add_user (operands[i], instr);
+          /* A new instruction uses nothing yet, so it can only be the last
+           * user added, by an earlier operand slot: no scan of all users. */
+          FbInstr *o = operands[i];
+          if (o && (o->n_users == 0 || o->users[o->n_users - 1] != instr))
+            append_user (o, instr);
         }
     }
   return instr;
@@ -997,8 +1032,42 @@ fb_instr_add_prov (FbInstr *instr, int n, const int64_t *ids)
 {
   FbArena *arena = instr->parent->module->arena;
   int total = instr->n_prov;
+  if (n <= 8)
+    {
+      /* A few ids (a producer taken into a kernel): nothing to copy when
+       * all of them are already there, which is common. */
+      gboolean any_new = FALSE;
+      for (int i = 0; i < n && !any_new; i++)
+        {
+          gboolean dup = FALSE;
+          for (int k = 0; k < total && !dup; k++)
+            dup = instr->prov[k] == ids[i];
+          for (int k = 0; k < i && !dup; k++)
+            dup = ids[k] == ids[i];
+          any_new = !dup;
+        }
+      if (!any_new)
+        return;
+    }
   int64_t *merged = fb_arena_new0 (arena, int64_t, instr->n_prov + n);
   memcpy (merged, instr->prov, sizeof (int64_t) * instr->n_prov);
+  if (n > 8 && (gint64) (total + n) * n > 512)
+    {
+      /* Large sets (a fusion of hundreds of instructions): a hash set keeps
+       * this linear; the order is the same as the scan's below. */
+      g_autoptr (GHashTable) have = g_hash_table_new (g_int64_hash, g_int64_equal);
+      for (int k = 0; k < total; k++)
+        g_hash_table_add (have, &merged[k]);
+      for (int i = 0; i < n; i++)
+        if (!g_hash_table_contains (have, &ids[i]))
+          {
+            merged[total] = ids[i];
+            g_hash_table_add (have, &merged[total++]);
+          }
+      instr->prov = merged;
+      instr->n_prov = total;
+      return;
+    }
   for (int i = 0; i < n; i++)
     {
       gboolean dup = FALSE;
@@ -1009,4 +1078,25 @@ fb_instr_add_prov (FbInstr *instr, int n, const int64_t *ids)
     }
   instr->prov = merged;
   instr->n_prov = total;
+}
+
+/* ------------------------------------------------------- arena reuse */
+
+void
+fb_arena_reset (FbArena *arena)
+{
+  g_return_if_fail (arena != NULL);
+  Chunk *keep = arena->head;
+  if (keep == NULL)
+    return;
+  for (Chunk *c = keep->next, *next; c != NULL; c = next)
+    {
+      next = c->next;
+      g_free (c);
+    }
+  /* Only the used part was handed out; the rest is still zero. */
+  memset (chunk_data (keep), 0, keep->used);
+  keep->used = 0;
+  keep->next = NULL;
+  arena->total = 0;
 }

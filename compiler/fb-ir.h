@@ -350,4 +350,11 @@ typedef enum {
   FB_ERROR_RUNTIME     /* failure while executing */
 } FbErrorCode;
 
+/* ------------------------------------------------------- arena reuse */
+
+/* Releases everything allocated from @arena at once and keeps one chunk, so
+ * that a scratch arena filled and emptied many times stays small and warm.
+ * Pointers into the arena become invalid. */
+void fb_arena_reset (FbArena *arena);
+
 G_END_DECLS

@@ -181,40 +181,122 @@ typedef struct {
   int next;
 } Frame;
 
-/* Depth-first over operands with an explicit stack, so that long chains do
- * not exhaust the C stack. */
-static gboolean
-check_acyclic (FbModule *module, FbComputation *comp, GError **error)
-{
-  g_autoptr (GHashTable) state = g_hash_table_new (NULL, NULL); /* 1 on stack, 2 done */
-  g_autoptr (GArray) stack = g_array_new (FALSE, FALSE, sizeof (Frame));
+/* Visit state of each instruction during the cycle search: 0 not seen, 1 on
+ * the stack, 2 done. Indexed by instruction id when the ids are unique and
+ * dense enough (as the parser and builder make them), else a hash table. */
+typedef struct {
+  guint8     *by_id;
+  int64_t     n_ids;
+  GHashTable *by_ptr;
+} VisitState;
 
+static void
+visit_state_init (VisitState *vs, FbModule *module)
+{
+  int64_t max_id = 0, n = 0;
+  gboolean usable = TRUE;
+  for (int c = 0; c < module->n_comps && usable; c++)
+    for (FbInstr *in = module->comps[c]->first; in; in = in->next)
+      {
+        n++;
+        if (in->id <= 0)
+          {
+            usable = FALSE;
+            break;
+          }
+        max_id = MAX (max_id, in->id);
+      }
+  vs->by_id = NULL;
+  vs->by_ptr = NULL;
+  vs->n_ids = max_id + 1;
+  if (usable && max_id <= 4 * n + 1024)
+    {
+      /* Every id once: two instructions sharing an id would share a state. */
+      vs->by_id = g_new0 (guint8, vs->n_ids);
+      for (int c = 0; c < module->n_comps && usable; c++)
+        for (FbInstr *in = module->comps[c]->first; in && usable; in = in->next)
+          usable = vs->by_id[in->id]++ == 0;
+      if (usable)
+        memset (vs->by_id, 0, vs->n_ids);
+      else
+        g_clear_pointer (&vs->by_id, g_free);
+    }
+  if (vs->by_id == NULL)
+    vs->by_ptr = g_hash_table_new (NULL, NULL);
+}
+
+static void
+visit_state_clear (VisitState *vs)
+{
+  g_clear_pointer (&vs->by_id, g_free);
+  g_clear_pointer (&vs->by_ptr, g_hash_table_unref);
+}
+
+static int
+visit_get (VisitState *vs, FbInstr *in)
+{
+  if (vs->by_id)
+    return vs->by_id[in->id];
+  return GPOINTER_TO_INT (g_hash_table_lookup (vs->by_ptr, in));
+}
+
+static void
+visit_set (VisitState *vs, FbInstr *in, int st)
+{
+  if (vs->by_id)
+    vs->by_id[in->id] = st;
+  else
+    g_hash_table_insert (vs->by_ptr, in, GINT_TO_POINTER (st));
+}
+
+/* A growable stack of frames, kept across computations. */
+typedef struct {
+  Frame *f;
+  int    n, cap;
+} FrameStack;
+
+static void
+frame_push (FrameStack *st, FbInstr *instr)
+{
+  if (st->n == st->cap)
+    {
+      st->cap = MAX (64, st->cap * 2);
+      st->f = g_renew (Frame, st->f, st->cap);
+    }
+  st->f[st->n++] = (Frame) { instr, 0 };
+}
+
+/* Depth-first over operands with an explicit stack, so that long chains do
+ * not exhaust the C stack. Operands are known to be in @comp. */
+static gboolean
+check_acyclic (FbModule *module, FbComputation *comp, VisitState *state, FrameStack *stack, GError **error)
+{
   for (FbInstr *start = comp->first; start; start = start->next)
     {
-      if (g_hash_table_contains (state, start))
+      if (visit_get (state, start) != 0)
         continue;
-      Frame f0 = { start, 0 };
-      g_array_append_val (stack, f0);
-      g_hash_table_insert (state, start, GINT_TO_POINTER (1));
-      while (stack->len > 0)
+      stack->n = 0;
+      frame_push (stack, start);
+      visit_set (state, start, 1);
+      while (stack->n > 0)
         {
-          Frame *f = &g_array_index (stack, Frame, stack->len - 1);
+          Frame *f = &stack->f[stack->n - 1];
           if (f->next >= f->instr->n_operands)
             {
-              g_hash_table_insert (state, f->instr, GINT_TO_POINTER (2));
-              g_array_set_size (stack, stack->len - 1);
+              visit_set (state, f->instr, 2);
+              stack->n--;
               continue;
             }
-          FbInstr *o = f->instr->operands[f->next++];
-          int st = GPOINTER_TO_INT (g_hash_table_lookup (state, o));
+          FbInstr *user = f->instr;
+          FbInstr *o = user->operands[f->next++];
+          int st = visit_get (state, o);
           if (st == 1)
             return fail_instr (error, module, o, "is part of a cycle: it depends on itself through %%%s",
-                               f->instr->name);
+                               user->name);
           if (st == 0)
             {
-              Frame nf = { o, 0 };
-              g_hash_table_insert (state, o, GINT_TO_POINTER (1));
-              g_array_append_val (stack, nf);
+              visit_set (state, o, 1);
+              frame_push (stack, o);
             }
         }
     }
@@ -232,7 +314,9 @@ visit_callees (FbModule *module, FbComputation *comp, GHashTable *state, GError 
       int n = fb_instr_called (in, NULL, 0);
       if (n == 0)
         continue;
-      g_autofree FbComputation **callees = g_new (FbComputation *, n);
+      FbComputation *few[8];
+      g_autofree FbComputation **many = n > (int) G_N_ELEMENTS (few) ? g_new (FbComputation *, n) : NULL;
+      FbComputation **callees = many ? many : few;
       fb_instr_called (in, callees, n);
       for (int k = 0; k < n; k++)
         {
@@ -276,6 +360,8 @@ check_shapes (FbModule *module, FbComputation *comp, FbArena *scratch, GError **
           return fail_instr (error, module, in, "declared shape %s, but %s of its operands gives %s", have,
                              fb_opcode_name (in->opcode), need);
         }
+      /* The inferred shape is done with: reuse the same memory for the next. */
+      fb_arena_reset (scratch);
     }
   return TRUE;
 }
@@ -396,9 +482,18 @@ fb_verify (FbModule *module, GError **error)
       if (!check_links (module, comp, comps, error) || !check_params (module, comp, error))
         return FALSE;
     }
-  for (int i = 0; i < module->n_comps; i++)
-    if (!check_acyclic (module, module->comps[i], error))
+  {
+    VisitState state;
+    FrameStack stack = { NULL, 0, 0 };
+    gboolean acyclic = TRUE;
+    visit_state_init (&state, module);
+    for (int i = 0; acyclic && i < module->n_comps; i++)
+      acyclic = check_acyclic (module, module->comps[i], &state, &stack, error);
+    visit_state_clear (&state);
+    g_free (stack.f);
+    if (!acyclic)
       return FALSE;
+  }
   if (!check_call_graph (module, error))
     return FALSE;
 

@@ -52,6 +52,31 @@ test_elem_types (void)
 }
 
 static void
+test_arena (void)
+{
+  FbArena *arena = fb_arena_new ();
+  /* Small and large blocks, all zeroed and 16-byte aligned. */
+  for (int round = 0; round < 3; round++)
+    {
+      for (gsize size = 1; size < 300000; size = size * 3 + 1)
+        {
+          guint8 *p = fb_arena_alloc (arena, size);
+          g_assert_cmpuint ((guintptr) p % 16, ==, 0);
+          for (gsize i = 0; i < size; i++)
+            g_assert_cmpuint (p[i], ==, 0);
+          memset (p, 0xab, size);   /* dirty it for the next round */
+        }
+      g_assert_cmpuint (fb_arena_bytes (arena), >, 0);
+      /* After a reset the arena hands out zeroed memory again. */
+      fb_arena_reset (arena);
+      g_assert_cmpuint (fb_arena_bytes (arena), ==, 0);
+    }
+  char *s = fb_arena_strndup (arena, "abcdef", 3);
+  g_assert_cmpstr (s, ==, "abc");
+  fb_arena_free (arena);
+}
+
+static void
 test_shapes (void)
 {
   FbArena *arena = fb_arena_new ();
@@ -296,6 +321,7 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/compiler/ir/opcode-table", test_opcode_table);
   g_test_add_func ("/compiler/ir/element-types", test_elem_types);
+  g_test_add_func ("/compiler/ir/arena", test_arena);
   g_test_add_func ("/compiler/ir/shapes", test_shapes);
   g_test_add_func ("/compiler/ir/half-floats", test_half_floats);
   g_test_add_func ("/compiler/ir/small-floats", test_small_floats);
