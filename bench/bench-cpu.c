@@ -4,9 +4,13 @@
  * machine and then, each against a limit measured in the same run:
  *   - the MLP 784-1024-1024-10 training step (batch 128, SGD): achieved
  *     GFLOP/s against a large OpenBLAS sgemm;
- *   - a fused layer norm + GELU over 64 MiB against a STREAM triad;
+ *   - a fused layer norm + GELU over 64 MiB against a STREAM triad, timed
+ *     over its kernels (from the host's kernel spans) and, apart, with the
+ *     copy of the result to the caller; beside it the same computation as
+ *     one hand-written fusion, the form the passes should reach;
  *   - compile time of the MLP step with a cold and a warm kernel cache;
  *   - every zoo model with all passes against the fusion passes off.
+ * `--only compile|mlp|ln-gelu|zoo` runs one of them.
  * With `--serve MODEL` it compiles MODEL's training step once and then, for
  * every line `rep N` on stdin, runs N steps and prints `steps_per_s X`:
  * bench_cpu.py drives it interleaved with PyTorch and JAX.
@@ -20,6 +24,7 @@
 #include "fb-hlo.h"
 #include "fb-pass.h"
 #include "fb-runner.h"
+#include "fb-recorder.h"
 #include "fb-zoo.h"
 #include "fb-cpu-codegen.h"
 
@@ -224,54 +229,232 @@ triad_gbs (void)
   return 3.0 * n * sizeof (float) / best / 1e9;
 }
 
-static const char ln_gelu_hlo[] =
-  "HloModule ln_gelu\n"
+/* Layer norm over rows and the tanh form of GELU, one instruction a line;
+ * the bench runs it as the passes fuse it, and beside that the same lines
+ * written by hand as one kInput fusion, which is what the passes should
+ * reach: read x once, write the result once. */
+#define LN_GELU_ADD \
   "add { a = f32[] parameter(0)\n b = f32[] parameter(1)\n ROOT s = f32[] add(a, b) }\n"
-  "ENTRY main {\n"
-  "  x = f32[4096,4096] parameter(0)\n"
-  "  zero = f32[] constant(0)\n"
-  "  n = f32[] constant(4096)\n"
-  "  sum = f32[4096] reduce(x, zero), dimensions={1}, to_apply=add\n"
-  "  nb = f32[4096] broadcast(n), dimensions={}\n"
-  "  mean = f32[4096] divide(sum, nb)\n"
-  "  mb = f32[4096,4096] broadcast(mean), dimensions={0}\n"
-  "  d = f32[4096,4096] subtract(x, mb)\n"
-  "  d2 = f32[4096,4096] multiply(d, d)\n"
-  "  v = f32[4096] reduce(d2, zero), dimensions={1}, to_apply=add\n"
-  "  var = f32[4096] divide(v, nb)\n"
-  "  ce = f32[] constant(1e-5)\n"
-  "  eps = f32[4096] broadcast(ce), dimensions={}\n"
-  "  ve = f32[4096] add(var, eps)\n"
-  "  r = f32[4096] rsqrt(ve)\n"
-  "  rb = f32[4096,4096] broadcast(r), dimensions={0}\n"
-  "  y = f32[4096,4096] multiply(d, rb)\n"
-  "  y3 = f32[4096,4096] multiply(y, y)\n"
-  "  y3b = f32[4096,4096] multiply(y3, y)\n"
-  "  k1 = f32[] constant(0.044715)\n"
-  "  c1 = f32[4096,4096] broadcast(k1), dimensions={}\n"
-  "  t1 = f32[4096,4096] multiply(y3b, c1)\n"
-  "  t2 = f32[4096,4096] add(y, t1)\n"
-  "  k2 = f32[] constant(0.7978845608)\n"
-  "  c2 = f32[4096,4096] broadcast(k2), dimensions={}\n"
-  "  t3 = f32[4096,4096] multiply(t2, c2)\n"
-  "  th = f32[4096,4096] tanh(t3)\n"
-  "  k3 = f32[] constant(1)\n"
-  "  one = f32[4096,4096] broadcast(k3), dimensions={}\n"
-  "  t4 = f32[4096,4096] add(th, one)\n"
-  "  k4 = f32[] constant(0.5)\n"
-  "  half = f32[4096,4096] broadcast(k4), dimensions={}\n"
-  "  t5 = f32[4096,4096] multiply(y, half)\n"
+#define LN_GELU_BODY \
+  "  x = f32[4096,4096] parameter(0)\n" \
+  "  zero = f32[] constant(0)\n" \
+  "  n = f32[] constant(4096)\n" \
+  "  sum = f32[4096] reduce(x, zero), dimensions={1}, to_apply=add\n" \
+  "  nb = f32[4096] broadcast(n), dimensions={}\n" \
+  "  mean = f32[4096] divide(sum, nb)\n" \
+  "  mb = f32[4096,4096] broadcast(mean), dimensions={0}\n" \
+  "  d = f32[4096,4096] subtract(x, mb)\n" \
+  "  d2 = f32[4096,4096] multiply(d, d)\n" \
+  "  v = f32[4096] reduce(d2, zero), dimensions={1}, to_apply=add\n" \
+  "  var = f32[4096] divide(v, nb)\n" \
+  "  ce = f32[] constant(1e-5)\n" \
+  "  eps = f32[4096] broadcast(ce), dimensions={}\n" \
+  "  ve = f32[4096] add(var, eps)\n" \
+  "  r = f32[4096] rsqrt(ve)\n" \
+  "  rb = f32[4096,4096] broadcast(r), dimensions={0}\n" \
+  "  y = f32[4096,4096] multiply(d, rb)\n" \
+  "  y3 = f32[4096,4096] multiply(y, y)\n" \
+  "  y3b = f32[4096,4096] multiply(y3, y)\n" \
+  "  k1 = f32[] constant(0.044715)\n" \
+  "  c1 = f32[4096,4096] broadcast(k1), dimensions={}\n" \
+  "  t1 = f32[4096,4096] multiply(y3b, c1)\n" \
+  "  t2 = f32[4096,4096] add(y, t1)\n" \
+  "  k2 = f32[] constant(0.7978845608)\n" \
+  "  c2 = f32[4096,4096] broadcast(k2), dimensions={}\n" \
+  "  t3 = f32[4096,4096] multiply(t2, c2)\n" \
+  "  th = f32[4096,4096] tanh(t3)\n" \
+  "  k3 = f32[] constant(1)\n" \
+  "  one = f32[4096,4096] broadcast(k3), dimensions={}\n" \
+  "  t4 = f32[4096,4096] add(th, one)\n" \
+  "  k4 = f32[] constant(0.5)\n" \
+  "  half = f32[4096,4096] broadcast(k4), dimensions={}\n" \
+  "  t5 = f32[4096,4096] multiply(y, half)\n" \
   "  ROOT g = f32[4096,4096] multiply(t5, t4)\n"
+
+static const char ln_gelu_hlo[] =
+  "HloModule ln_gelu\n" LN_GELU_ADD "ENTRY main {\n" LN_GELU_BODY "}\n";
+
+static const char ln_gelu_fused_hlo[] =
+  "HloModule ln_gelu_fused\n" LN_GELU_ADD "fused_ln_gelu {\n" LN_GELU_BODY "}\n"
+  "ENTRY main {\n"
+  "  p = f32[4096,4096] parameter(0)\n"
+  "  ROOT f = f32[4096,4096] fusion(p), kind=kInput, calls=fused_ln_gelu\n"
   "}\n";
 
+#define LN_GELU_BYTES (2.0 * 64 * 1048576)   /* read x once, write the result once */
+
+typedef struct {
+  const char   *what;
+  const char   *hlo;
+  const char   *passes;
+  FbModule     *module;
+  FbExecutable *exe;
+  FbTrace      *trace;
+  FbRecorder   *recorder;
+  gint64        win[REPS][2];    /* execute() of each measured run, trace clock */
+  double        total_gbs[REPS]; /* from execute()'s wall time, the result's copy included */
+  double        kernel_gbs[REPS];/* from the first kernel's start to the last kernel's end */
+  FbStats       stats;
+} LnVariant;
+
+static gboolean
+ln_variant_setup (LnVariant *v, const FbBackend *cpu, GError **error)
+{
+  v->module = fb_hlo_parse (v->hlo, strlen (v->hlo), "ln_gelu.hlo", 0, error);
+  if (v->module == NULL || !apply_passes (v->module, v->passes, error))
+    return FALSE;
+  fb_stats_compute (v->module, &v->stats);
+  v->trace = fb_trace_new ();
+  v->recorder = fb_recorder_new (v->trace, FB_RECORDER_NONE);
+  FbBackendOptions bo = { .recorder = v->recorder };
+  v->exe = cpu->compile (v->module, &bo, error);
+  return v->exe != NULL;
+}
+
+static void
+ln_variant_clear (LnVariant *v, const FbBackend *cpu)
+{
+  if (v->exe)
+    cpu->free (v->exe);
+  g_clear_pointer (&v->recorder, fb_recorder_free);
+  g_clear_pointer (&v->trace, fb_trace_unref);
+  g_clear_pointer (&v->module, fb_module_free);
+}
+
+/* Kernel time of every measured run: the host thread's kernel spans inside
+ * the run's window, from the first start to the last end (the gaps between
+ * kernels count, the copy of the result to the caller does not). */
+static void
+ln_variant_kernel_rates (LnVariant *v)
+{
+  fb_trace_finish (v->trace);
+  for (guint t = 0; t < fb_trace_get_n_tracks (v->trace); t++)
+    {
+      const FbTrack *track = fb_trace_get_track (v->trace, t);
+      if (track->kind != FB_TRACK_HOST_THREAD)
+        continue;
+      for (int r = 0; r < REPS; r++)
+        {
+          gint64 first = G_MAXINT64, last = 0;
+          for (guint s = 0; s < track->n_spans; s++)
+            {
+              const FbSpan *sp = &track->spans[s];
+              if (sp->kind == FB_SPAN_KERNEL && sp->start_ns >= v->win[r][0] && sp->end_ns <= v->win[r][1])
+                {
+                  first = MIN (first, sp->start_ns);
+                  last = MAX (last, sp->end_ns);
+                }
+            }
+          v->kernel_gbs[r] = last > first ? LN_GELU_BYTES / ((last - first) / 1e9) / 1e9 : 0;
+        }
+    }
+}
+
+static gboolean
+ln_gelu_section (const FbBackend *cpu, GError **error)
+{
+  printf ("\n== layer norm + GELU over 64 MiB (f32[4096,4096]) against a STREAM triad (goal: >= 80%%)\n");
+  printf ("  GB/s counts 128 MiB per run (x read once, the result written once), whatever the kernels move\n");
+  LnVariant vs[2] = {
+    { .what = "as the passes fuse it (all passes)", .hlo = ln_gelu_hlo, .passes = "all" },
+    { .what = "written as one kInput fusion (no passes)", .hlo = ln_gelu_fused_hlo, .passes = "none" },
+  };
+  gboolean ok = TRUE;
+  for (int k = 0; ok && k < 2; k++)
+    ok = ln_variant_setup (&vs[k], cpu, error);
+
+  FbArena *arena = fb_arena_new ();
+  FbLiteral *x = NULL;
+  if (ok)
+    {
+      x = fb_literal_new (arena, vs[0].module->entry->params[0]->shape);
+      for (int64_t i = 0; i < 4096 * 4096; i++)
+        ((float *) x->data)[i] = (float) ((i * 7919) % 1000) / 500.0f - 1.0f;
+    }
+  double triad[REPS];
+  for (int r = -1; ok && r < REPS; r++)
+    {
+      for (int k = 0; ok && k < 2; k++)
+        {
+          FbArena *out = fb_arena_new ();
+          gint64 t0 = fb_trace_now_ns ();
+          ok = cpu->execute (vs[k].exe, out, 1, &x, error) != NULL;
+          gint64 t1 = fb_trace_now_ns ();
+          fb_arena_free (out);
+          if (r >= 0)
+            {
+              vs[k].win[r][0] = t0;
+              vs[k].win[r][1] = t1;
+              vs[k].total_gbs[r] = LN_GELU_BYTES / ((t1 - t0) / 1e9) / 1e9;
+            }
+        }
+      double tr = triad_gbs ();
+      if (r >= 0)
+        triad[r] = tr;
+    }
+  if (ok)
+    {
+      double tm = median (triad, REPS);
+      for (int k = 0; k < 2; k++)
+        {
+          LnVariant *v = &vs[k];
+          ln_variant_kernel_rates (v);
+          printf (" %s: %d kernel%s, %.0f MiB moved (estimate)\n", v->what, v->stats.kernels,
+                  v->stats.kernels == 1 ? "" : "s", v->stats.bytes / 1048576);
+          print_stats ("kernels (GB/s)", v->kernel_gbs, REPS, "GB/s");
+          print_stats ("execute, result copy incl. (GB/s)", v->total_gbs, REPS, "GB/s");
+          double a = median (v->kernel_gbs, REPS);
+          printf ("  the kernels reach %.0f%% of the triad bandwidth (%s)\n", 100 * a / tm,
+                  a / tm >= 0.8 ? "meets the goal" : "misses the goal");
+        }
+      print_stats ("triad (GB/s)", triad, REPS, "GB/s");
+    }
+  for (int k = 0; k < 2; k++)
+    ln_variant_clear (&vs[k], cpu);
+  fb_arena_free (arena);
+  return ok;
+}
+
+/* The MLP step's achieved GFLOP/s against an sgemm, interleaved. */
+static gboolean
+mlp_section (FbModule *mlp, GError **error)
+{
+  printf ("\n== MLP step: achieved GFLOP/s against OpenBLAS sgemm 2048^3, same run\n");
+  FbStats st;
+  fb_stats_compute (mlp, &st);
+  double step_rate[REPS], gemm[REPS];
+  for (int r = -1; r < REPS; r++)
+    {
+      double rate = train_rate (mlp, 10, NULL, error);
+      double g = sgemm_gflops (2048);
+      if (rate < 0)
+        return FALSE;
+      if (r >= 0)
+        {
+          step_rate[r] = rate * st.flops / 1e9;
+          gemm[r] = g;
+        }
+    }
+  print_stats ("MLP step (GFLOP/s)", step_rate, REPS, "GFLOP/s");
+  print_stats ("sgemm 2048 (GFLOP/s)", gemm, REPS, "GFLOP/s");
+  double a = median (step_rate, REPS), b = median (gemm, REPS);
+  printf ("  the step reaches %.0f%% of the sgemm rate (%.3g FLOP per step)\n", 100 * a / b, st.flops);
+  return TRUE;
+}
+
+/* Is section @name selected by `--only @only` (NULL: every section)? */
+static gboolean
+want (const char *only, const char *name)
+{
+  return only == NULL || strcmp (only, name) == 0;
+}
+
 static int
-run_all (void)
+run_all (const char *only)
 {
   g_autoptr (GError) error = NULL;
   print_machine ();
 
-  /* Compile time, cold cache first (a fresh cache directory), then warm. */
-  printf ("\n== compile time of the MLP 784-1024-1024-10 step (goals: < 1 s cold, < 50 ms warm)\n");
   FbModule *mlp = zoo ("mlp", mlp_opts, &error);
   if (mlp == NULL || !apply_passes (mlp, "all", &error))
     {
@@ -284,7 +467,11 @@ run_all (void)
       fprintf (stderr, "bench-cpu: %s\n", error->message);
       return 1;
     }
-  for (int warm = 0; warm < 2; warm++)
+
+  /* Compile time, cold cache first (a fresh cache directory), then warm. */
+  if (want (only, "compile"))
+    printf ("\n== compile time of the MLP 784-1024-1024-10 step (goals: < 1 s cold, < 50 ms warm)\n");
+  for (int warm = 0; want (only, "compile") && warm < 2; warm++)
     {
       FbBackendOptions bo = { 0 };
       double t0 = now_s ();
@@ -302,82 +489,25 @@ run_all (void)
     }
 
   /* MLP step rate against the sgemm rate, interleaved. */
-  printf ("\n== MLP step: achieved GFLOP/s against OpenBLAS sgemm 2048^3, same run\n");
-  FbStats st;
-  fb_stats_compute (mlp, &st);
-  double step_rate[REPS], gemm[REPS];
-  for (int r = -1; r < REPS; r++)
+  if (want (only, "mlp") && !mlp_section (mlp, &error))
     {
-      double rate = train_rate (mlp, 10, NULL, &error);
-      double g = sgemm_gflops (2048);
-      if (rate < 0)
-        {
-          fprintf (stderr, "bench-cpu: %s\n", error->message);
-          return 1;
-        }
-      if (r >= 0)
-        {
-          step_rate[r] = rate * st.flops / 1e9;
-          gemm[r] = g;
-        }
+      fprintf (stderr, "bench-cpu: %s\n", error->message);
+      return 1;
     }
-  print_stats ("MLP step (GFLOP/s)", step_rate, REPS, "GFLOP/s");
-  print_stats ("sgemm 2048 (GFLOP/s)", gemm, REPS, "GFLOP/s");
-  double a = median (step_rate, REPS), b = median (gemm, REPS);
-  printf ("  the step reaches %.0f%% of the sgemm rate (%.3g FLOP per step)\n", 100 * a / b, st.flops);
 
-  /* Layer norm + GELU against the triad. */
-  printf ("\n== layer norm + GELU over 64 MiB (f32[4096,4096]) against a STREAM triad (goal: >= 80%%)\n");
-  FbModule *ln = fb_hlo_parse (ln_gelu_hlo, strlen (ln_gelu_hlo), "ln_gelu.hlo", 0, &error);
-  if (ln == NULL || !apply_passes (ln, "all", &error))
+  if (want (only, "ln-gelu") && !ln_gelu_section (cpu, &error))
     {
       fprintf (stderr, "bench-cpu: %s\n", error->message);
       return 1;
     }
-  FbBackendOptions bo = { 0 };
-  FbExecutable *exe = cpu->compile (ln, &bo, &error);
-  if (exe == NULL)
-    {
-      fprintf (stderr, "bench-cpu: %s\n", error->message);
-      return 1;
-    }
-  FbArena *arena = fb_arena_new ();
-  FbLiteral *x = fb_literal_new (arena, ln->entry->params[0]->shape);
-  for (int64_t i = 0; i < 4096 * 4096; i++)
-    ((float *) x->data)[i] = (float) ((i * 7919) % 1000) / 500.0f - 1.0f;
-  double lnbw[REPS], triad[REPS];
-  for (int r = -1; r < REPS; r++)
-    {
-      FbArena *out = fb_arena_new ();
-      double t0 = now_s ();
-      FbLiteral *y = cpu->execute (exe, out, 1, &x, &error);
-      double t = now_s () - t0;
-      fb_arena_free (out);
-      if (y == NULL)
-        {
-          fprintf (stderr, "bench-cpu: %s\n", error->message);
-          return 1;
-        }
-      double tr = triad_gbs ();
-      if (r >= 0)
-        {
-          lnbw[r] = 2.0 * 64 * 1048576 / t / 1e9;   /* read x once, write y once */
-          triad[r] = tr;
-        }
-    }
-  cpu->free (exe);
-  fb_arena_free (arena);
-  print_stats ("layer norm + GELU (GB/s)", lnbw, REPS, "GB/s");
-  print_stats ("triad (GB/s)", triad, REPS, "GB/s");
-  a = median (lnbw, REPS);
-  b = median (triad, REPS);
-  printf ("  layer norm + GELU reaches %.0f%% of the triad bandwidth (%s; the output copy to the caller is included)\n",
-          100 * a / b, a / b >= 0.8 ? "meets the goal" : "misses the goal");
 
   /* All passes against fusion off, per zoo model. */
-  printf ("\n== all passes against the fusion passes off (steps/s, interleaved)\n");
   int n_models;
   const FbZooModelInfo *models = fb_zoo_models (&n_models);
+  if (!want (only, "zoo"))
+    n_models = 0;
+  else
+    printf ("\n== all passes against the fusion passes off (steps/s, interleaved)\n");
   for (int k = 0; k < n_models; k++)
     {
       const char *name = models[k].name;
@@ -414,7 +544,6 @@ run_all (void)
       fb_module_free (on);
       fb_module_free (off);
     }
-  fb_module_free (ln);
   fb_module_free (mlp);
   return 0;
 }
@@ -430,10 +559,14 @@ main (int argc, char **argv)
   if (argc == 3 && strcmp (argv[1], "--serve") == 0)
     rc = serve (argv[2]);
   else if (argc == 1)
-    rc = run_all ();
+    rc = run_all (NULL);
+  else if (argc == 3 && strcmp (argv[1], "--only") == 0
+           && (g_str_equal (argv[2], "compile") || g_str_equal (argv[2], "mlp")
+               || g_str_equal (argv[2], "ln-gelu") || g_str_equal (argv[2], "zoo")))
+    rc = run_all (argv[2]);
   else
     {
-      fprintf (stderr, "usage: bench-cpu [--serve MODEL]\n");
+      fprintf (stderr, "usage: bench-cpu [--serve MODEL | --only compile|mlp|ln-gelu|zoo]\n");
       return 2;
     }
   if (cache)

@@ -28,7 +28,7 @@
 #include <string.h>
 
 /* Bump when generated code changes for the same input. */
-#define CODEGEN_VERSION "fusebox-cpu-codegen-1"
+#define CODEGEN_VERSION "fusebox-cpu-codegen-3"
 #define CACHE_MAGIC "FBK1"
 
 struct _FbCpuJit {

@@ -603,6 +603,12 @@ _fb_cpu_kernel_emit (LLVMContextRef ctx, LLVMModuleRef mod, const FbInstr *instr
       LLVMAddAttributeAtIndex (body, (unsigned) i + 1, LLVMCreateEnumAttribute (ctx, nocapture, 0));
     }
   LLVMAddAttributeAtIndex (body, LLVMAttributeFunctionIndex, LLVMCreateEnumAttribute (ctx, nounwind, 0));
+  /* Divisions the math functions mark as allowing a reciprocal (never the
+   * program's own) may use the hardware estimate refined by Newton steps. */
+  static const char recip_key[] = "reciprocal-estimates", recip_val[] = "divf,vec-divf";
+  LLVMAttributeRef recip = LLVMCreateStringAttribute (ctx, recip_key, sizeof recip_key - 1, recip_val,
+                                                      sizeof recip_val - 1);
+  LLVMAddAttributeAtIndex (body, LLVMAttributeFunctionIndex, recip);
 
   e.fn = body;
   e.entry = LLVMAppendBasicBlockInContext (ctx, body, "entry");
@@ -636,6 +642,7 @@ _fb_cpu_kernel_emit (LLVMContextRef ctx, LLVMModuleRef mod, const FbInstr *instr
   LLVMTypeRef wtys[3] = { e.t_ptr, e.t_i64, e.t_i64 };
   LLVMValueRef fn = LLVMAddFunction (mod, symbol, LLVMFunctionType (e.t_void, wtys, 3, FALSE));
   LLVMAddAttributeAtIndex (fn, LLVMAttributeFunctionIndex, LLVMCreateEnumAttribute (ctx, nounwind, 0));
+  LLVMAddAttributeAtIndex (fn, LLVMAttributeFunctionIndex, recip);   /* the body is inlined here */
   LLVMPositionBuilderAtEnd (b, LLVMAppendBasicBlockInContext (ctx, fn, "entry"));
   LLVMValueRef *args = g_newa (LLVMValueRef, n_buf + 2);
   LLVMValueRef bufs = LLVMGetParam (fn, 0);

@@ -81,21 +81,31 @@ pow2i (FbEmitter *e, LLVMValueRef n)
   return LLVMBuildBitCast (e->b, bits, e->t_f32, "");
 }
 
+/* exp(r) on |r| <= ln 2 / 2, relative error below 1 ulp. */
+static const double exp_poly[] = {
+  1.0, 1.0, 5.0000001201e-1, 1.6666665459e-1, 4.1665795894e-2, 8.3334519073e-3,
+  1.3981999507e-3, 1.9875691500e-4,
+};
+
+/* exp(x) = 2^n * exp(r) for x already within [-104, 89]: n = round(x / ln 2)
+ * in [-150, 128], the reduced argument and its polynomial. */
+static LLVMValueRef
+exp_reduce (FbEmitter *e, LLVMValueRef xc, LLVMValueRef *n)
+{
+  LLVMValueRef t = f_mul (e, xc, cf (e, 1.44269504088896341));
+  *n = _fb_emit_intrinsic (e, "llvm.roundeven", e->t_f32, 1, &t);
+  LLVMValueRef r = fma3 (e, *n, cf (e, -0.693359375), xc);
+  r = fma3 (e, *n, cf (e, 2.12194440e-4), r);
+  return horner (e, r, exp_poly, G_N_ELEMENTS (exp_poly));
+}
+
 LLVMValueRef
 _fb_math_exp_f32 (FbEmitter *e, LLVMValueRef x)
 {
-  /* exp(x) = 2^n * exp(r), n = round(x / ln 2), |r| <= ln 2 / 2. */
-  static const double p[] = {
-    1.0, 1.0, 5.0000001201e-1, 1.6666665459e-1, 4.1665795894e-2, 8.3334519073e-3,
-    1.3981999507e-3, 1.9875691500e-4,
-  };
   LLVMValueRef xc = fsel (e, LLVMRealOGT, x, cf (e, 89.0), cf (e, 89.0), x);
   xc = fsel (e, LLVMRealOLT, xc, cf (e, -104.0), cf (e, -104.0), xc);
-  LLVMValueRef t = f_mul (e, xc, cf (e, 1.44269504088896341));
-  LLVMValueRef n = _fb_emit_intrinsic (e, "llvm.roundeven", e->t_f32, 1, &t);
-  LLVMValueRef r = fma3 (e, n, cf (e, -0.693359375), xc);
-  r = fma3 (e, n, cf (e, 2.12194440e-4), r);
-  LLVMValueRef y = horner (e, r, p, G_N_ELEMENTS (p));
+  LLVMValueRef n;
+  LLVMValueRef y = exp_reduce (e, xc, &n);
   /* scale in two halves so that n in [-150, 128] stays representable */
   LLVMValueRef ni = LLVMBuildFPToSI (e->b, n, e->t_i32, "");
   LLVMValueRef n1 = LLVMBuildAShr (e->b, ni, ci (e, 1), "");
@@ -146,15 +156,30 @@ _fb_math_log_f32 (FbEmitter *e, LLVMValueRef x)
 LLVMValueRef
 _fb_math_tanh_f32 (FbEmitter *e, LLVMValueRef x)
 {
-  /* |x| < 0.625: x + x^3 P(x^2); otherwise 1 - 2 / (exp(2|x|) + 1) with x's sign. */
+  /* |x| < 0.625: x + x^3 P(x^2); otherwise 1 - 2 / (exp(2|x|) + 1) with x's
+   * sign. Both sides are computed for every element (the select keeps the
+   * loop branch-free), so the large side is lean: tanh(9) is 1 in f32, so
+   * 2|x| is clamped to 18, where exp needs no overflow, underflow or NaN
+   * handling and 2^n (n <= 26) is one exponent field. A NaN x fails both
+   * compares below and comes out of the small side as NaN. */
   static const double p[] = {
     -3.33332819422e-1, 1.33314422036e-1, -5.37397155531e-2, 2.06390887954e-2, -5.70498872745e-3,
   };
   LLVMValueRef ax = _fb_emit_intrinsic (e, "llvm.fabs", e->t_f32, 1, &x);
   LLVMValueRef z = f_mul (e, x, x);
   LLVMValueRef small = fma3 (e, f_mul (e, x, z), horner (e, z, p, G_N_ELEMENTS (p)), x);
-  LLVMValueRef ex = _fb_math_exp_f32 (e, f_add (e, ax, ax));
-  LLVMValueRef big = f_add (e, cf (e, 1.0), LLVMBuildFDiv (e->b, cf (e, -2.0), f_add (e, ex, cf (e, 1.0)), ""));
+  LLVMValueRef a2 = f_add (e, ax, ax);
+  LLVMValueRef args2[2] = { a2, cf (e, 18.0) };
+  a2 = _fb_emit_intrinsic (e, "llvm.minnum", e->t_f32, 2, args2);
+  LLVMValueRef n;
+  LLVMValueRef ex = exp_reduce (e, a2, &n);
+  ex = f_mul (e, ex, pow2i (e, LLVMBuildFPToSI (e->b, n, e->t_i32, "")));
+  /* The divisor lies in [4.4, 6.6e7] (finite, hence ninf): the kernel lets
+   * a division marked arcp use the target's reciprocal estimate with a
+   * Newton step, as accurate as the division for this absolute bound. */
+  LLVMValueRef q = LLVMBuildFDiv (e->b, cf (e, -2.0), f_add (e, ex, cf (e, 1.0)), "");
+  LLVMSetFastMathFlags (q, LLVMFastMathAllowReciprocal | LLVMFastMathNoInfs | LLVMFastMathAllowContract);
+  LLVMValueRef big = f_add (e, cf (e, 1.0), q);
   LLVMValueRef args[2] = { big, x };
   big = _fb_emit_intrinsic (e, "llvm.copysign", e->t_f32, 2, args);
   return fsel (e, LLVMRealOGE, ax, cf (e, 0.625), big, small);
