@@ -29,6 +29,7 @@
 typedef struct {
   const char *label;        /* "A" or "B" */
   const char *passes;
+  int         threads;      /* worker threads of a compiled backend; 0: one per core */
   FbModule   *module;       /* after the passes */
   int         kernels;
   double      flops;        /* per step, cost model */
@@ -89,6 +90,7 @@ side_run (Side *s, const char *backend, int steps, FbMemoryTimeline *memory, dou
   fb_run_options_init (&options);
   options.backend = backend;
   options.steps = steps;
+  options.threads = s->threads;
   options.memory = memory;
   if (fb_zoo_is_zoo_module (s->module))
     {
@@ -223,7 +225,7 @@ backend_usable (const char *name, char **reason, GError **error)
 int
 fb_cli_bench (int argc, char **argv)
 {
-  int module_index = 0, steps = 10, repeat = 5;
+  int module_index = 0, steps = 10, repeat = 5, threads = 0;
   gboolean json = FALSE;
   g_autofree char *pa = NULL, *pb = NULL, *backends = NULL;
   const GOptionEntry entries[] = {
@@ -234,6 +236,7 @@ fb_cli_bench (int argc, char **argv)
       "Backends, comma-separated: interp, cpu, gpu (default interp); gpu is skipped when unavailable", "LIST" },
     { "steps", 'n', 0, G_OPTION_ARG_INT, &steps, "Training steps per run (default 10)", "N" },
     { "repeat", 0, 0, G_OPTION_ARG_INT, &repeat, "Runs of each side, interleaved (default 5)", "R" },
+    { "threads", 0, 0, G_OPTION_ARG_INT, &threads, "Worker threads of a compiled backend (default 0: one per core)", "N" },
     { "json", 0, 0, G_OPTION_ARG_NONE, &json, "Print one JSON object instead of text", NULL },
     { NULL }
   };
@@ -253,6 +256,8 @@ fb_cli_bench (int argc, char **argv)
     return usage_error ("--steps must be at least 1");
   if (repeat < 1)
     return usage_error ("--repeat must be at least 1");
+  if (threads < 0)
+    return usage_error ("--threads must be 0 (one per core) or more");
   if (module_index < 0)
     return usage_error ("--module must be 0 or more");
 
@@ -288,7 +293,7 @@ fb_cli_bench (int argc, char **argv)
       return FB_EXIT_INPUT;
     }
 
-  Side a = { .label = "A", .passes = pa }, b = { .label = "B", .passes = pb };
+  Side a = { .label = "A", .passes = pa, .threads = threads }, b = { .label = "B", .passes = pb, .threads = threads };
   if (!side_prepare (&a, argv[1], module_index, &error) || !side_prepare (&b, argv[1], module_index, &error))
     {
       side_clear (&a);

@@ -274,7 +274,7 @@ profile_clear (Profile *p)
 int
 fb_cli_profile (int argc, char **argv)
 {
-  int module_index = 0, steps = 10, top = 10;
+  int module_index = 0, steps = 10, top = 10, threads = 0;
   gint64 seed = 0;
   g_autofree char *backend_name = NULL, *passes = NULL, *trace_path = NULL, *csv_path = NULL;
   g_auto (GStrv) custom = NULL;
@@ -289,6 +289,7 @@ fb_cli_profile (int argc, char **argv)
     { "csv", 0, 0, G_OPTION_ARG_FILENAME, &csv_path, "Write one row per kernel to FILE", "FILE" },
     { "top", 0, 0, G_OPTION_ARG_INT, &top, "Print the K kernels with the most time (default 10)", "K" },
     { "seed", 0, 0, G_OPTION_ARG_INT64, &seed, "Seed of the synthetic values (default 0)", "S" },
+    { "threads", 0, 0, G_OPTION_ARG_INT, &threads, "Worker threads of a compiled backend (default 0: one per core)", "N" },
     { "custom-call", 0, 0, G_OPTION_ARG_STRING_ARRAY, &custom,
       "Implement custom-call TARGET with IMPL (repeatable)", "TARGET=IMPL" },
     { NULL }
@@ -313,6 +314,8 @@ fb_cli_profile (int argc, char **argv)
     return usage_error ("--module must be 0 or more");
   if (top < 0)
     return usage_error ("--top must be 0 or more");
+  if (threads < 0)
+    return usage_error ("--threads must be 0 (one per core) or more");
 
   const char *backend = backend_name ? backend_name : "interp";
   /* An unknown backend name is bad usage (2); a backend this build lacks,
@@ -358,6 +361,7 @@ fb_cli_profile (int argc, char **argv)
   fb_run_options_init (&options);
   options.backend = backend;
   options.steps = steps;
+  options.threads = threads;
   options.seed = (guint64) seed;
   options.custom_calls = p.map;
   options.recorder = p.recorder;

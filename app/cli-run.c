@@ -63,7 +63,7 @@ usage_error (const char *fmt, const char *arg)
 int
 fb_cli_run (int argc, char **argv)
 {
-  int module_index = 0, steps = 10, loss = -1;
+  int module_index = 0, steps = 10, loss = -1, threads = 0;
   gint64 seed = 0;
   gboolean json = FALSE;
   g_autofree char *backend_name = NULL, *inputs = NULL, *save = NULL, *feed = NULL, *passes = NULL;
@@ -73,6 +73,7 @@ fb_cli_run (int argc, char **argv)
     { "backend", 'b', 0, G_OPTION_ARG_STRING, &backend_name, "Backend to run on (default interp)", "NAME" },
     { "steps", 'n', 0, G_OPTION_ARG_INT, &steps, "Training steps to run (default 10)", "N" },
     { "seed", 0, 0, G_OPTION_ARG_INT64, &seed, "Seed of the synthetic values (default 0)", "S" },
+    { "threads", 0, 0, G_OPTION_ARG_INT, &threads, "Worker threads of a compiled backend (default 0: one per core)", "N" },
     { "inputs", 0, 0, G_OPTION_ARG_FILENAME, &inputs,
       "Directory of param.N.npy or NAME.npy files for parameters", "DIR" },
     { "save-outputs", 0, 0, G_OPTION_ARG_FILENAME, &save,
@@ -100,6 +101,8 @@ fb_cli_run (int argc, char **argv)
     return usage_error ("--steps must be at least 1%s", "");
   if (module_index < 0)
     return usage_error ("--module must be 0 or more%s", "");
+  if (threads < 0)
+    return usage_error ("--threads must be 0 (one per core) or more%s", "");
   if (loss < -1)
     return usage_error ("--loss must be an output number, 0 or more%s", "");
 
@@ -146,6 +149,7 @@ fb_cli_run (int argc, char **argv)
   fb_run_options_init (&options);
   options.backend = backend_name ? backend_name : "interp";
   options.steps = steps;
+  options.threads = threads;
   options.seed = (guint64) seed;
   options.inputs_dir = inputs;
   options.save_outputs_dir = save;

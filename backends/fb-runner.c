@@ -668,8 +668,35 @@ fb_run_result_clear (FbRunResult *result)
   result->loss_output = -1;
 }
 
-/* New state after a step: every fed parameter takes its output, copied into
- * @arena; partly fed (tuple) parameters keep their other elements. */
+/* Does a leaf of @lit hold the data of a leaf of @other? */
+static gboolean
+shares_data (const FbLiteral *lit, const FbLiteral *other)
+{
+  if (lit == NULL || other == NULL)
+    return FALSE;
+  if (other->elems != NULL)
+    {
+      for (int i = 0; i < other->n_elems; i++)
+        if (shares_data (lit, other->elems[i]))
+          return TRUE;
+      return FALSE;
+    }
+  if (lit->elems != NULL)
+    {
+      for (int i = 0; i < lit->n_elems; i++)
+        if (shares_data (lit->elems[i], other))
+          return TRUE;
+      return FALSE;
+    }
+  return lit->data != NULL && lit->data == other->data;
+}
+
+/* New state after a step: every fed parameter takes its output; partly fed
+ * (tuple) parameters keep their other elements. An output takes the
+ * parameter's place without a copy: its data lives in the step's arena,
+ * which the caller keeps until the next step has run. Only an output that
+ * shares data with an argument (a backend may return a parameter as it
+ * came) is copied into @arena, since the arguments' memory goes first. */
 static gboolean
 feed_back (Plan *plan, FbArena *arena, FbLiteral *result, FbLiteral **args, GError **error)
 {
@@ -687,7 +714,17 @@ feed_back (Plan *plan, FbArena *arena, FbLiteral *result, FbLiteral **args, GErr
                        "the backend returned no output %s of the module's shape", op);
           return FALSE;
         }
-      FbLiteral *copy = fb_literal_copy (arena, src);
+      gboolean shared = FALSE;
+      for (int p = 0; p < plan->n_params && !shared; p++)
+        shared = shares_data (src, args[p]);
+      FbLiteral *copy;
+      if (shared)
+        copy = fb_literal_copy (arena, src);
+      else
+        {
+          copy = fb_arena_new0 (arena, FbLiteral, 1);
+          *copy = *src;
+        }
       copy->shape = dest;
       if (f->n_pidx == 0)
         {
@@ -714,7 +751,8 @@ run_steps (Plan *plan, const FbRunOptions *options, const FbBackend *backend, Fb
   FbArena *state = fb_arena_new ();
   gboolean ok = TRUE;
   MemTrack mt = { options->memory, options->memory ? g_hash_table_new (NULL, NULL) : NULL };
-  MemArena keep_mem = { 0 }, state_mem = { 0 }, next_mem = { 0 }, step_mem = { 0 };
+  MemArena keep_mem = { 0 }, state_mem = { 0 }, next_mem = { 0 }, step_mem = { 0 }, held_mem = { 0 };
+  FbArena *held = NULL;   /* the previous step's arena: the state's data lives there */
 
   for (int p = 0; p < n; p++)
     if (plan->npy[p])
@@ -784,10 +822,17 @@ run_steps (Plan *plan, const FbRunOptions *options, const FbBackend *backend, Fb
       MemArena swap = state_mem;
       state_mem = next_mem;
       next_mem = swap;
-      fb_arena_free (arena);
-      mem_release (&mt, &step_mem);
+      /* This step's arena holds the new state: keep it one step longer. */
+      g_clear_pointer (&held, fb_arena_free);
+      mem_release (&mt, &held_mem);
+      held = arena;
+      MemArena swap_step = held_mem;
+      held_mem = step_mem;
+      step_mem = swap_step;
     }
   fb_arena_free (state);
+  g_clear_pointer (&held, fb_arena_free);
+  mem_clear (&mt, &held_mem);
   mem_clear (&mt, &state_mem);
   mem_clear (&mt, &next_mem);
   mem_clear (&mt, &step_mem);
@@ -858,7 +903,8 @@ fb_runner_run (FbModule *module, const FbRunOptions *options, FbRunResult *out, 
       return FALSE;
     }
 
-  FbBackendOptions bopts = { .custom_calls = options->custom_calls, .recorder = options->recorder };
+  FbBackendOptions bopts = { .custom_calls = options->custom_calls, .recorder = options->recorder,
+                            .threads = options->threads };
   double t0 = now_s ();
   FbExecutable *exe = backend->compile (module, &bopts, error);
   double compile_s = now_s () - t0;

@@ -72,6 +72,7 @@ typedef struct {
   FbCustomCallMap *custom_calls;   /* NULL: the built-in map */
   const char      *feed;           /* `OUT=PARAM,...`; NULL: input_output_alias; "" or "none": no feeding */
   int              loss_output;    /* < 0: automatic (see above) */
+  int              threads;        /* worker threads of a compiled backend; 0: one per core */
   FbInitFn         init;           /* optional, e.g. from the zoo */
   FbDataFn         data;           /* optional, e.g. from the zoo */
   gpointer         source_data;    /* user data of init and data */

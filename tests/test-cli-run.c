@@ -2,8 +2,8 @@
  *
  * Tests of `fusebox-cli run` as a user runs it: the text and JSON output on
  * the linear regression step in tests/data/run, .npy inputs and saved
- * outputs, the feed mapping, and exit codes 1 (bad input) and 2 (bad usage)
- * with a message on stderr.
+ * outputs, the feed mapping, --threads on the CPU backend, and exit codes 1
+ * (bad input) and 2 (bad usage) with a message on stderr.
  */
 #include <glib/gstdio.h>
 #include <json.h>
@@ -284,6 +284,53 @@ test_bad_usage (void)
   expect_exit (2, "--frobnicate", hlo, "--frobnicate", NULL);
 }
 
+/* The losses of a --json run, as printed. */
+static char *
+json_losses (const Result *r)
+{
+  json_object *obj = parse_json (r->out), *v;
+  g_assert_true (json_object_object_get_ex (obj, "losses", &v));
+  g_assert_true (json_object_is_type (v, json_type_array));
+  g_assert_cmpint (json_object_array_length (v), ==, 4);
+  char *s = g_strdup (json_object_to_json_string_ext (v, JSON_C_TO_STRING_PLAIN));
+  json_object_put (obj);
+  return s;
+}
+
+static void
+test_threads (void)
+{
+  if (!cli_path ())
+    return;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *dir = g_dir_make_tmp ("fusebox-threads-XXXXXX", &error);
+  g_assert_no_error (error);
+  g_autofree char *hlo = g_build_filename (dir, "mlp.hlo", NULL);
+  const char *gen[] = { g_getenv ("FUSEBOX_CLI"), "gen", "mlp", "--layers", "16,8,4", "--batch", "4",
+                        "-o", hlo, NULL };
+  int wait = 0;
+  g_assert_true (g_spawn_sync (NULL, (char **) gen, NULL, G_SPAWN_DEFAULT, NULL, NULL, NULL, NULL, &wait, &error));
+  g_assert_no_error (error);
+  g_assert_true (g_spawn_check_wait_status (wait, NULL));
+
+  /* One worker thread or two: the same losses, digit for digit. */
+  Result one = run_cli (hlo, "--backend", "cpu", "--steps", "4", "--threads", "1", "--json", NULL);
+  Result two = run_cli (hlo, "--backend", "cpu", "--steps", "4", "--threads", "2", "--json", NULL);
+  g_assert_cmpint (one.status, ==, 0);
+  g_assert_cmpint (two.status, ==, 0);
+  g_autofree char *l1 = json_losses (&one);
+  g_autofree char *l2 = json_losses (&two);
+  g_assert_cmpstr (l1, ==, l2);
+  g_assert_null (strstr (l1, "null"));   /* every loss finite */
+  result_clear (&one);
+  result_clear (&two);
+
+  expect_exit (2, "--threads", hlo, "--backend", "cpu", "--threads", "-1", NULL);
+  expect_exit (2, "threads", hlo, "--threads", "two", NULL);
+  g_remove (hlo);
+  g_rmdir (dir);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -294,5 +341,6 @@ main (int argc, char **argv)
   g_test_add_func ("/app/cli-run/feed", test_feed);
   g_test_add_func ("/app/cli-run/exit-1", test_bad_input);
   g_test_add_func ("/app/cli-run/exit-2", test_bad_usage);
+  g_test_add_func ("/app/cli-run/threads", test_threads);
   return g_test_run ();
 }

@@ -6,7 +6,9 @@
  * element type, with all passes on, all off, and each fusion pass alone.
  * Training for 50 steps gives the same losses; one thread and two threads
  * give identical results; unknown custom calls are refused with the same
- * advice as on the interpreter.
+ * advice as on the interpreter. The operations the CPU backend runs as C
+ * functions of its own (rng-bit-generator bit for bit, fft, cholesky,
+ * triangular-solve and map) agree with the interpreter on small modules.
  */
 #include <math.h>
 #include <string.h>
@@ -56,6 +58,23 @@ compare (const FbLiteral *want, const FbLiteral *got, const char *where)
   if (!fb_elem_type_is_array (t))
     return NULL;
   int64_t n = fb_shape_elements (want->shape);
+  if (fb_elem_type_kind (t) == FB_KIND_COMPLEX)
+    {
+      /* Real and imaginary parts, relative to the largest magnitude. */
+      gboolean wide = t == FB_C128;
+      double scale = 1e-6, tol = tolerance (wide ? FB_F64 : FB_F32);
+      for (int64_t i = 0; i < 2 * n; i++)
+        scale = MAX (scale, fabs (wide ? ((double *) want->data)[i] : ((float *) want->data)[i]));
+      for (int64_t i = 0; i < 2 * n; i++)
+        {
+          double a = wide ? ((double *) want->data)[i] : ((float *) want->data)[i];
+          double b = wide ? ((double *) got->data)[i] : ((float *) got->data)[i];
+          if (!(fabs (a - b) <= tol * (fabs (a) + scale)))
+            return g_strdup_printf ("%s: %s part of element %" G_GINT64_FORMAT " is %.9g, the interpreter says %.9g",
+                                    where, i % 2 ? "imaginary" : "real", i / 2, b, a);
+        }
+      return NULL;
+    }
   if (fb_elem_type_kind (t) == FB_KIND_FLOAT)
     {
       /* Relative to the largest magnitude, so cancellation does not count. */
@@ -369,6 +388,286 @@ test_threads_identical (void)
     }
 }
 
+/* ------------------------------------------------ operations in C */
+
+typedef void (*PrepareFn) (FbLiteral **args, int n_args);
+
+/* Parses @hlo, fills its arguments (seeded values, then @prepare), and
+ * checks the CPU backend against the interpreter with every pass set, and
+ * one thread against two bit for bit. */
+static void
+check_text (const char *what, const char *hlo, PrepareFn prepare)
+{
+  g_autoptr (GError) error = NULL;
+  FbModule *m = fb_hlo_parse (hlo, strlen (hlo), what, 0, &error);
+  g_assert_no_error (error);
+  FbArena *arena = fb_arena_new ();
+  FbLiteral **args = make_args (m, arena);
+  if (prepare)
+    prepare (args, m->entry->n_params);
+  FbLiteral *want = fb_interp_run (m, m->entry, arena, m->entry->n_params, args, NULL, &error);
+  if (want == NULL)
+    g_error ("%s: the interpreter failed: %s", what, error->message);
+  g_autoptr (GPtrArray) specs = pass_specs ();
+  for (guint i = 0; i < specs->len; i++)
+    check_parity (m, want, args, specs->pdata[i], what);
+  FbLiteral *one = run_cpu (m, arena, args, 1, &error);
+  g_assert_no_error (error);
+  FbLiteral *two = run_cpu (m, arena, args, 2, &error);
+  g_assert_no_error (error);
+  if (!fb_literal_equal (one, two))
+    g_error ("%s: 1 and 2 threads give different results", what);
+  fb_arena_free (arena);
+  fb_module_free (m);
+}
+
+static void
+set_u64 (FbLiteral *lit, int i, uint64_t v)
+{
+  memcpy (lit->data + 8 * i, &v, 8);
+}
+
+/* A key with bits in both words, and counters that carry. */
+static void
+prepare_rng (FbLiteral **args, int n_args)
+{
+  set_u64 (args[0], 0, 0x0123456789abcdefull);
+  set_u64 (args[0], 1, 0xfffffffffffffffeull);
+  set_u64 (args[0], 2, 41);
+  set_u64 (args[1], 0, 0x9e3779b97f4a7c15ull);
+  set_u64 (args[1], 1, 0xfffffffffffffffdull);
+}
+
+static void
+test_rng_bit_generator (void)
+{
+  /* Every algorithm, 8- to 64-bit outputs, odd and even shapes, a scalar,
+   * states fed from one generator into the next, and outputs large enough
+   * to be split over threads. */
+  check_text ("rng.hlo",
+    "HloModule rng\n"
+    "ENTRY e {\n"
+    "  s3 = u64[3] parameter(0)\n"
+    "  s2 = u64[2] parameter(1)\n"
+    "  a = (u64[3], u32[5,3]) rng-bit-generator(s3), algorithm=rng_philox\n"
+    "  as = u64[3] get-tuple-element(a), index=0\n"
+    "  b = (u64[3], u64[7]) rng-bit-generator(as), algorithm=rng_default\n"
+    "  c = (u64[2], s16[9]) rng-bit-generator(s2), algorithm=rng_philox\n"
+    "  d = (u64[2], u32[3,5]) rng-bit-generator(s2), algorithm=rng_three_fry\n"
+    "  ds = u64[2] get-tuple-element(d), index=0\n"
+    "  e = (u64[2], u8[4,6]) rng-bit-generator(ds), algorithm=rng_three_fry\n"
+    "  es = u64[2] get-tuple-element(e), index=0\n"
+    "  f = (u64[2], u64[5]) rng-bit-generator(es), algorithm=rng_three_fry\n"
+    "  g = (u64[2], s32[]) rng-bit-generator(s2), algorithm=rng_three_fry\n"
+    "  h = (u64[2], u32[3,4,2]) rng-bit-generator(s2), algorithm=rng_three_fry\n"
+    "  i = (u64[3], u32[64,100]) rng-bit-generator(s3), algorithm=rng_philox\n"
+    "  j = (u64[2], u32[64,101]) rng-bit-generator(s2), algorithm=rng_three_fry\n"
+    "  ROOT t = ((u64[3], u32[5,3]), (u64[3], u64[7]), (u64[2], s16[9]), (u64[2], u32[3,5]), (u64[2], u8[4,6]),"
+    " (u64[2], u64[5]), (u64[2], s32[]), (u64[2], u32[3,4,2]), (u64[3], u32[64,100]), (u64[2], u32[64,101]))"
+    " tuple(a, b, c, d, e, f, g, h, i, j)\n"
+    "}\n", prepare_rng);
+}
+
+/* Seeded values in [-1, 1) for both parts of complex parameters. */
+static void
+prepare_complex (FbLiteral **args, int n_args)
+{
+  GRand *rand = g_rand_new_with_seed (11);
+  for (int p = 0; p < n_args; p++)
+    {
+      FbElemType t = args[p]->shape->type;
+      int64_t n = 2 * fb_shape_elements (args[p]->shape);
+      for (int64_t i = 0; i < n && fb_elem_type_kind (t) == FB_KIND_COMPLEX; i++)
+        if (t == FB_C64)
+          ((float *) args[p]->data)[i] = (float) g_rand_double_range (rand, -1, 1);
+        else
+          ((double *) args[p]->data)[i] = g_rand_double_range (rand, -1, 1);
+    }
+  g_rand_free (rand);
+}
+
+static void
+test_fft (void)
+{
+  /* Power-of-two and other lengths, 1 to 3 transformed dimensions, c64
+   * and c128, and a real signal through RFFT and back through IRFFT. */
+  check_text ("fft.hlo",
+    "HloModule fft\n"
+    "ENTRY e {\n"
+    "  x = c64[3,8] parameter(0)\n"
+    "  f = c64[3,8] fft(x), fft_type=FFT, fft_length={8}\n"
+    "  i = c64[3,8] fft(x), fft_type=IFFT, fft_length={3,8}\n"
+    "  r = f32[2,6,5] parameter(1)\n"
+    "  rf = c64[2,6,3] fft(r), fft_type=RFFT, fft_length={6,5}\n"
+    "  ir = f32[2,6,5] fft(rf), fft_type=IRFFT, fft_length={6,5}\n"
+    "  re2 = f32[4,8] parameter(2)\n"
+    "  rf8 = c64[4,5] fft(re2), fft_type=RFFT, fft_length={8}\n"
+    "  ir8 = f32[4,8] fft(rf8), fft_type=IRFFT, fft_length={8}\n"
+    "  dx = c128[2,3,5] parameter(3)\n"
+    "  d = c128[2,3,5] fft(dx), fft_type=FFT, fft_length={2,3,5}\n"
+    "  big = c64[1200,16] parameter(4)\n"
+    "  fb = c64[1200,16] fft(big), fft_type=FFT, fft_length={16}\n"
+    "  ROOT t = (c64[3,8], c64[3,8], c64[2,6,3], f32[2,6,5], c64[4,5], f32[4,8], c128[2,3,5], c64[1200,16])"
+    " tuple(f, i, rf, ir, rf8, ir8, d, fb)\n"
+    "}\n", prepare_complex);
+}
+
+/* Symmetric positive definite matrices M M^T + n I, except the last of
+ * the batch, which has a negative pivot. */
+static void
+prepare_spd (FbLiteral **args, int n_args)
+{
+  for (int p = 0; p < n_args; p++)
+    {
+      const FbShape *s = args[p]->shape;
+      int64_t n = s->dims[s->rank - 1], batches = fb_shape_elements (s) / (n * n);
+      g_autofree double *m = g_new (double, n * n);
+      for (int64_t b = 0; b < batches; b++)
+        {
+          for (int64_t i = 0; i < n * n; i++)
+            m[i] = fb_literal_get_f64 (args[p], b * n * n + i);
+          for (int64_t i = 0; i < n; i++)
+            for (int64_t j = 0; j < n; j++)
+              {
+                double v = i == j ? (double) n : 0.0;
+                for (int64_t k = 0; k < n; k++)
+                  v += m[i * n + k] * m[j * n + k];
+                if (b == batches - 1 && i == 2 && j == 2)
+                  v = -1;
+                fb_literal_set_f64 (args[p], b * n * n + i * n + j, v);
+              }
+        }
+    }
+}
+
+static void
+test_cholesky (void)
+{
+  check_text ("cholesky.hlo",
+    "HloModule cholesky\n"
+    "ENTRY e {\n"
+    "  a = f32[3,4,4] parameter(0)\n"
+    "  b = f64[2,5,5] parameter(1)\n"
+    "  l = f32[3,4,4] cholesky(a), lower=true\n"
+    "  u = f32[3,4,4] cholesky(a), lower=false\n"
+    "  dl = f64[2,5,5] cholesky(b), lower=true\n"
+    "  du = f64[2,5,5] cholesky(b)\n"
+    "  ROOT t = (f32[3,4,4], f32[3,4,4], f64[2,5,5], f64[2,5,5]) tuple(l, u, dl, du)\n"
+    "}\n", prepare_spd);
+}
+
+/* Diagonals of a away from zero, so that every solve is well conditioned. */
+static void
+prepare_triangular (FbLiteral **args, int n_args)
+{
+  for (int p = 0; p < n_args; p++)
+    {
+      const FbShape *s = args[p]->shape;
+      if (s->rank != 3 || s->dims[1] != s->dims[2])
+        continue;
+      int64_t n = s->dims[2];
+      for (int64_t b = 0; b < s->dims[0]; b++)
+        for (int64_t i = 0; i < n; i++)
+          fb_literal_set_f64 (args[p], (b * n + i) * n + i, 3.0 + (double) i);
+    }
+}
+
+static void
+test_triangular_solve (void)
+{
+  GString *hlo = g_string_new ("HloModule trsm\nENTRY e {\n"
+                               "  a = f32[2,4,4] parameter(0)\n"
+                               "  bl = f32[2,4,3] parameter(1)\n"
+                               "  br = f32[2,3,4] parameter(2)\n"
+                               "  da = f64[1,5,5] parameter(3)\n"
+                               "  db = f64[1,5,2] parameter(4)\n");
+  GString *types = g_string_new (NULL), *names = g_string_new (NULL);
+  int k = 0;
+  for (int left = 0; left < 2; left++)
+    for (int lower = 0; lower < 2; lower++)
+      for (int unit = 0; unit < 2; unit++)
+        for (int trans = 0; trans < 3; trans++)
+          {
+            static const char *const how[3] = { "NO_TRANSPOSE", "TRANSPOSE", "ADJOINT" };
+            const char *shape = left ? "f32[2,4,3]" : "f32[2,3,4]";
+            g_string_append_printf (hlo, "  x%d = %s triangular-solve(a, %s), left_side=%s, lower=%s, "
+                                    "unit_diagonal=%s, transpose_a=%s\n", k, shape, left ? "bl" : "br",
+                                    left ? "true" : "false", lower ? "true" : "false", unit ? "true" : "false",
+                                    how[trans]);
+            g_string_append_printf (types, "%s, ", shape);
+            g_string_append_printf (names, "x%d, ", k);
+            k++;
+          }
+  g_string_append (hlo, "  d = f64[1,5,2] triangular-solve(da, db), left_side=true, lower=true, "
+                        "transpose_a=TRANSPOSE\n");
+  g_string_append_printf (hlo, "  ROOT t = (%sf64[1,5,2]) tuple(%sd)\n}\n", types->str, names->str);
+  check_text ("triangular-solve.hlo", hlo->str, prepare_triangular);
+  g_string_free (types, TRUE);
+  g_string_free (names, TRUE);
+  g_string_free (hlo, TRUE);
+}
+
+static void
+test_map (void)
+{
+  /* A computation of several instructions, one with a constant, and an
+   * integer one with three operands. */
+  check_text ("map.hlo",
+    "HloModule map\n"
+    "f {\n"
+    "  x = f32[] parameter(0)\n"
+    "  y = f32[] parameter(1)\n"
+    "  m = f32[] multiply(x, y)\n"
+    "  c = f32[] constant(0.5)\n"
+    "  s = f32[] add(m, c)\n"
+    "  ROOT r = f32[] maximum(s, x)\n"
+    "}\n"
+    "g {\n"
+    "  a = s32[] parameter(0)\n"
+    "  b = s32[] parameter(1)\n"
+    "  c = s32[] parameter(2)\n"
+    "  p = s32[] multiply(a, b)\n"
+    "  ROOT r = s32[] subtract(p, c)\n"
+    "}\n"
+    "ENTRY e {\n"
+    "  p0 = f32[6,5] parameter(0)\n"
+    "  p1 = f32[6,5] parameter(1)\n"
+    "  i0 = s32[7] parameter(2)\n"
+    "  i1 = s32[7] parameter(3)\n"
+    "  i2 = s32[7] parameter(4)\n"
+    "  a = f32[6,5] map(p0, p1), dimensions={0,1}, to_apply=f\n"
+    "  b = s32[7] map(i0, i1, i2), dimensions={0}, to_apply=g\n"
+    "  ROOT t = (f32[6,5], s32[7]) tuple(a, b)\n"
+    "}\n", NULL);
+}
+
+static void
+test_map_bad_result (void)
+{
+  /* A mapped computation that does not return the result's type: an
+   * error, not a crash. */
+  static const char hlo[] =
+    "HloModule bad\n"
+    "f {\n"
+    "  x = f32[] parameter(0)\n"
+    "  ROOT r = s32[] convert(x)\n"
+    "}\n"
+    "ENTRY e {\n"
+    "  p = f32[4] parameter(0)\n"
+    "  ROOT a = f32[4] map(p), dimensions={0}, to_apply=f\n"
+    "}\n";
+  g_autoptr (GError) error = NULL;
+  FbModule *m = fb_hlo_parse (hlo, strlen (hlo), "bad.hlo", 0, &error);
+  g_assert_no_error (error);
+  FbArena *arena = fb_arena_new ();
+  FbLiteral **args = make_args (m, arena);
+  g_assert_null (run_cpu (m, arena, args, 0, &error));
+  g_assert_nonnull (error);
+  g_assert_nonnull (strstr (error->message, "f32 scalar"));
+  fb_arena_free (arena);
+  fb_module_free (m);
+}
+
 /* ------------------------------------------------------------- refusals */
 
 static const char custom_call_hlo[] =
@@ -441,6 +740,89 @@ test_bad_arguments (void)
   fb_module_free (m);
 }
 
+/* A kOutput fusion whose epilogue has broadcasts (bias, relu, the relu's
+ * mask for the backward pass) and two outputs, one dot with a transposed
+ * right side and one that also outputs the product itself: the epilogue
+ * runs as a generated kernel over the GEMM's result. */
+static void
+test_output_fusion_epilogue (void)
+{
+  check_text ("epilogue.hlo",
+    "HloModule epilogue\n"
+    "fused_relu {\n"
+    "  x = f32[33,70] parameter(0)\n"
+    "  w = f32[50,70] parameter(1)\n"
+    "  bias = f32[50] parameter(2)\n"
+    "  zero = f32[] parameter(3)\n"
+    "  d = f32[33,50] dot(x, w), lhs_contracting_dims={1}, rhs_contracting_dims={1}\n"
+    "  bb = f32[33,50] broadcast(bias), dimensions={1}\n"
+    "  a = f32[33,50] add(d, bb)\n"
+    "  zb = f32[33,50] broadcast(zero), dimensions={}\n"
+    "  r = f32[33,50] maximum(a, zb)\n"
+    "  c = pred[33,50] compare(a, zb), direction=GT\n"
+    "  one = f32[] constant(1)\n"
+    "  ob = f32[33,50] broadcast(one), dimensions={}\n"
+    "  m = f32[33,50] select(c, ob, zb)\n"
+    "  ROOT t = (f32[33,50], f32[33,50]) tuple(r, m)\n"
+    "}\n"
+    "fused_scale {\n"
+    "  p = f32[50,33] parameter(0)\n"
+    "  q = f32[33,50] parameter(1)\n"
+    "  s = f32[] parameter(2)\n"
+    "  d = f32[50,50] dot(p, q), lhs_contracting_dims={1}, rhs_contracting_dims={0}\n"
+    "  sb = f32[50,50] broadcast(s), dimensions={}\n"
+    "  e = f32[50,50] multiply(d, sb)\n"
+    "  ROOT t = (f32[50,50], f32[50,50]) tuple(e, d)\n"
+    "}\n"
+    "ENTRY e {\n"
+    "  x = f32[33,70] parameter(0)\n"
+    "  w = f32[50,70] parameter(1)\n"
+    "  bias = f32[50] parameter(2)\n"
+    "  p = f32[50,33] parameter(3)\n"
+    "  zero = f32[] constant(0)\n"
+    "  half = f32[] constant(0.5)\n"
+    "  f = (f32[33,50], f32[33,50]) fusion(x, w, bias, zero), kind=kOutput, calls=fused_relu\n"
+    "  r = f32[33,50] get-tuple-element(f), index=0\n"
+    "  g = (f32[50,50], f32[50,50]) fusion(p, r, half), kind=kOutput, calls=fused_scale\n"
+    "  ROOT t = ((f32[33,50], f32[33,50]), (f32[50,50], f32[50,50])) tuple(f, g)\n"
+    "}\n", NULL);
+}
+
+/* Weight gradients read through a transpose by the optimizer's update (a
+ * dense layer's backward pass): the dots write their results transposed
+ * for the fusion, except the one that has a second user. */
+static void
+test_transposed_result (void)
+{
+  check_text ("transposed.hlo",
+    "HloModule transposed\n"
+    "fused_update {\n"
+    "  w = f32[40,30] parameter(0)\n"
+    "  g = f32[30,40] parameter(1)\n"
+    "  v = f32[7,40] parameter(2)\n"
+    "  h = f32[40,7] parameter(3)\n"
+    "  lr = f32[] constant(0.01)\n"
+    "  lb = f32[40,30] broadcast(lr), dimensions={}\n"
+    "  gt = f32[40,30] transpose(g), dimensions={1,0}\n"
+    "  s = f32[40,30] multiply(gt, lb)\n"
+    "  nw = f32[40,30] subtract(w, s)\n"
+    "  vt = f32[40,7] transpose(v), dimensions={1,0}\n"
+    "  nh = f32[40,7] add(h, vt)\n"
+    "  ROOT t = (f32[40,30], f32[40,7]) tuple(nw, nh)\n"
+    "}\n"
+    "ENTRY e {\n"
+    "  w = f32[40,30] parameter(0)\n"
+    "  x = f32[16,30] parameter(1)\n"
+    "  y = f32[16,40] parameter(2)\n"
+    "  a = f32[16,7] parameter(3)\n"
+    "  h = f32[40,7] parameter(4)\n"
+    "  g = f32[30,40] dot(x, y), lhs_contracting_dims={0}, rhs_contracting_dims={0}\n"
+    "  v = f32[7,40] dot(a, y), lhs_contracting_dims={0}, rhs_contracting_dims={0}\n"
+    "  f = (f32[40,30], f32[40,7]) fusion(w, g, v, h), kind=kLoop, calls=fused_update\n"
+    "  ROOT t = ((f32[40,30], f32[40,7]), f32[7,40]) tuple(f, v)\n"
+    "}\n", NULL);
+}
+
 static int
 compare_names (gconstpointer a, gconstpointer b)
 {
@@ -461,6 +843,14 @@ main (int argc, char **argv)
   g_test_add_func ("/cpu/threads/one-vs-two", test_threads_identical);
   g_test_add_func ("/cpu/custom-call/refused", test_custom_call_refused);
   g_test_add_func ("/cpu/execute/bad-arguments", test_bad_arguments);
+  g_test_add_func ("/cpu/runtime/rng-bit-generator", test_rng_bit_generator);
+  g_test_add_func ("/cpu/runtime/fft", test_fft);
+  g_test_add_func ("/cpu/runtime/cholesky", test_cholesky);
+  g_test_add_func ("/cpu/runtime/triangular-solve", test_triangular_solve);
+  g_test_add_func ("/cpu/runtime/map", test_map);
+  g_test_add_func ("/cpu/runtime/map-bad-result", test_map_bad_result);
+  g_test_add_func ("/cpu/gemm/output-fusion-epilogue", test_output_fusion_epilogue);
+  g_test_add_func ("/cpu/gemm/transposed-result", test_transposed_result);
 
   const char *dir = g_getenv ("FUSEBOX_CORPUS");
   GPtrArray *paths = g_ptr_array_new_with_free_func (g_free);

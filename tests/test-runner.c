@@ -527,6 +527,53 @@ test_cancel (Fixture *fx, gconstpointer data)
   fb_run_result_clear (&res);
 }
 
+/* Outputs take their parameters' places without a copy; one output is a
+ * parameter returned as it came, which must still be valid in every later
+ * step (its memory is the previous state's). The loss is sum (w) + sum (b)
+ * with w += 1 every step and b passed through: it grows by exactly 4. */
+static void
+test_feed_passthrough (Fixture *fx, gconstpointer data)
+{
+  static const char text[] =
+    "HloModule passthrough, input_output_alias={ {1}: (0, {}, may-alias), {2}: (1, {}, may-alias) }\n"
+    "add {\n"
+    "  x = f32[] parameter(0)\n"
+    "  y = f32[] parameter(1)\n"
+    "  ROOT s = f32[] add(x, y)\n"
+    "}\n"
+    "ENTRY e {\n"
+    "  w = f32[64] parameter(0)\n"
+    "  b = f32[64] parameter(1)\n"
+    "  one = f32[] constant(1)\n"
+    "  ob = f32[64] broadcast(one), dimensions={}\n"
+    "  w2 = f32[64] add(w, ob)\n"
+    "  z = f32[] constant(0)\n"
+    "  wb = f32[64] add(w, b)\n"
+    "  s = f32[] reduce(wb, z), dimensions={0}, to_apply=add\n"
+    "  ROOT t = (f32[], f32[64], f32[64]) tuple(s, w2, b)\n"
+    "}\n";
+  const char *backends[] = { "interp", "cpu" };
+  for (guint k = 0; k < G_N_ELEMENTS (backends); k++)
+    {
+      g_autoptr (GError) error = NULL;
+      FbModule *m = fb_hlo_parse (text, strlen (text), "passthrough.hlo", 0, &error);
+      g_assert_no_error (error);
+      FbRunOptions opts;
+      fb_run_options_init (&opts);
+      opts.backend = backends[k];
+      opts.steps = 6;
+      opts.seed = 3;
+      FbRunResult res;
+      g_assert_true (fb_runner_run (m, &opts, &res, &error));
+      g_assert_no_error (error);
+      g_assert_cmpint (res.steps, ==, 6);
+      for (int i = 1; i < 6; i++)
+        g_assert_cmpfloat_with_epsilon (res.losses[i] - res.losses[0], 64.0 * i, 1e-3);
+      fb_run_result_clear (&res);
+      fb_module_free (m);
+    }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -537,6 +584,7 @@ main (int argc, char **argv)
   ADD ("/backends/runner/linreg/npy-inputs", test_npy_inputs);
   ADD ("/backends/runner/linreg/callbacks", test_callbacks);
   ADD ("/backends/runner/feed", test_feed);
+  ADD ("/backends/runner/feed-passthrough", test_feed_passthrough);
   ADD ("/backends/runner/save-outputs", test_save_outputs);
   ADD ("/backends/runner/no-loss", test_no_loss);
   ADD ("/backends/runner/errors/alias", test_bad_alias);

@@ -8,7 +8,10 @@
  *
  *   - a generated loop kernel (fb-cpu-codegen.h), split over the thread pool;
  *   - a dot through BLAS (fb-cpu-gemm.c), or for a kOutput fusion the
- *     GEMM followed by its elementwise epilogue in one pass;
+ *     GEMM followed by its elementwise epilogue in one pass: a generated
+ *     kernel that reads the GEMM's result as one more buffer, split over
+ *     the pool (any epilogue the generator takes, broadcasts included),
+ *     else a small interpreter over blocks (fb-cpu-gemm.c);
  *   - a convolution (im2col + GEMM or direct loops, chosen by timing);
  *   - a runtime function written in C (fb-cpu-runtime.c);
  *   - a call of sub-programs (while, conditional, call, other fusions);
@@ -44,6 +47,10 @@ typedef struct {
   FbLiteral     *out;          /* preallocated output for steps that write memory */
   FbCpuEpilogue *epilogue;
   FbLiteral     *product;      /* the GEMM's result before the epilogue */
+  const FbInstr *ep_product;   /* generated epilogue: the fused dot or convolution */
+  FbInstr       *jit_instr;    /* the instruction the kernel is generated from when not @instr:
+                                * a rewritten fusion in the executable's shadow module */
+  gboolean       out_transposed; /* a dot that stores its result transposed for its one user */
 } Step;
 
 struct _Program {
@@ -68,6 +75,9 @@ struct _Exe {
   GPtrArray     *kernels;      /* every FbCpuKernel, owned */
   GPtrArray     *epilogues;    /* every FbCpuEpilogue, owned */
   GHashTable    *by_comp;      /* FbComputation* -> Program* */
+  FbModule      *shadow;       /* clone of the module holding rewritten fusions; NULL until needed */
+  GHashTable    *shadow_comps; /* FbComputation* -> its rewritten clone (epilogues); or itself when
+                                * the clone was rewritten otherwise and cannot be shared */
   int            depth;
   FbRecorder    *recorder;     /* borrowed; NULL: no spans */
   guint64        launch_flow;  /* flow started by the kernel span now open on the host; 0: none */
@@ -195,6 +205,165 @@ plan_memory (Program *prog, GPtrArray **leaves_of, const int *last_use)
       }
 }
 
+/* The product of a kOutput fusion that can run as GEMM + generated
+ * epilogue: the one dot or convolution of the fused computation, reading
+ * parameters only. NULL otherwise. */
+static FbInstr *
+epilogue_product (const FbInstr *fusion)
+{
+  const char *kind = fb_instr_str (fusion, FB_A_KIND);
+  FbComputation *comp = fb_instr_comp (fusion, FB_A_CALLS);
+  if (kind == NULL || strcmp (kind, "kOutput") != 0 || comp == NULL || comp->root == NULL
+      || comp->n_params != fusion->n_operands)
+    return NULL;
+  FbInstr *product = NULL;
+  for (FbInstr *i = comp->first; i; i = i->next)
+    if (i->opcode == FB_OP_DOT || i->opcode == FB_OP_CONVOLUTION)
+      {
+        if (product != NULL)
+          return NULL;
+        product = i;
+      }
+  if (product == NULL || product == comp->root || !fb_shape_is_array (product->shape))
+    return NULL;
+  for (int k = 0; k < product->n_operands; k++)
+    if (product->operands[k]->opcode != FB_OP_PARAMETER)
+      return NULL;
+  return product;
+}
+
+static FbModule *
+shadow_module (Exe *exe)
+{
+  if (exe->shadow == NULL)
+    {
+      exe->shadow = fb_module_clone (exe->base.module);
+      exe->shadow_comps = g_hash_table_new (NULL, NULL);
+    }
+  return exe->shadow;
+}
+
+/* Makes the epilogue of the kOutput @fusion a loop kernel: in a clone of
+ * the module (made once per executable), the fused computation's product
+ * becomes one more parameter, numbered after the fusion's operands, and a
+ * kLoop fusion calls the result. The kernel then takes the fusion's
+ * operands followed by the product's buffer. NULL when the generator does
+ * not take the epilogue; @product receives the original dot or convolution. */
+static FbInstr *
+epilogue_kernel_instr (Exe *exe, const FbInstr *fusion, const FbInstr **product)
+{
+  FbInstr *p = epilogue_product (fusion);
+  if (p == NULL)
+    return NULL;
+  FbComputation *comp = fb_instr_comp (fusion, FB_A_CALLS);
+  FbModule *m = shadow_module (exe);
+  FbComputation *cc = g_hash_table_lookup (exe->shadow_comps, comp);
+  if (cc == comp)
+    return NULL;   /* rewritten for another purpose */
+  if (cc == NULL)
+    {
+      cc = fb_module_find_computation (m, comp->name);
+      FbInstr *cp = NULL;
+      for (FbInstr *i = cc ? cc->first : NULL; i; i = i->next)
+        if (strcmp (i->name, p->name) == 0)
+          cp = i;
+      if (cc == NULL || cp == NULL || m->entry == NULL || cc->n_params != fusion->n_operands)
+        return NULL;
+      g_hash_table_insert (exe->shadow_comps, comp, cc);
+
+      int n = cc->n_params;
+      FbInstr *param = fb_instr_new (cc, cp, FB_OP_PARAMETER, cp->shape, 0, NULL, NULL);
+      param->parameter_number = n;
+      FbInstr **params = fb_arena_new0 (m->arena, FbInstr *, n + 1);
+      memcpy (params, cc->params, sizeof (FbInstr *) * n);
+      params[n] = param;
+      cc->params = params;
+      cc->n_params = n + 1;
+      fb_instr_replace_all_uses (cp, param);
+      fb_instr_remove (cp);
+    }
+  int n = fusion->n_operands;
+
+  g_autofree char *name = g_strconcat (fusion->name, ".epilogue", NULL);
+  FbInstr *k = fb_instr_new (m->entry, NULL, FB_OP_FUSION, cc->root->shape, n + 1, cc->params, name);
+  fb_instr_set_ident (k, FB_A_KIND, "kLoop");
+  fb_instr_set_comp (k, FB_A_CALLS, cc);
+  if (!fb_cpu_can_generate (k))
+    return NULL;   /* the clone keeps the rewrite; nothing else uses it */
+  *product = p;
+  return k;
+}
+
+/* Transpose folding for generated fusions. A dot whose only use is a
+ * fusion that reads it only through a 2-D transpose (the weight gradients
+ * of a dense layer, before the optimizer's update) can write its result
+ * transposed at no cost (the GEMM with its sides swapped); the fusion then
+ * reads it in order instead of across rows. In the shadow module, the
+ * fusion's parameter and its transpose become one parameter of the
+ * transposed shape. Returns the rewritten fusion, or NULL (nothing to fold,
+ * or the generator does not take the result); marks the dots it folded. */
+static FbInstr *
+fold_transposes (Exe *exe, Program *prog, Step *st)
+{
+  FbInstr *i = st->instr;
+  FbComputation *comp = fb_instr_comp (i, FB_A_CALLS);
+  const char *kind = fb_instr_str (i, FB_A_KIND);
+  if (comp == NULL || kind == NULL || comp->n_params != i->n_operands || i->n_operands > 256)
+    return NULL;
+  int fold[256], n_fold = 0;
+  for (int k = 0; k < i->n_operands; k++)
+    {
+      const FbInstr *d = i->operands[k];
+      const FbInstr *prm = comp->params[k];
+      Step *ds = &prog->steps[st->ops[k]];
+      if (d->opcode != FB_OP_DOT || ds->kind != STEP_DOT || d->n_users != 1 || d == prog->comp->root
+          || d->shape->type != FB_F32 || d->shape->rank != 2 || prm == NULL || prm->n_users != 1
+          || prm == comp->root)
+        continue;
+      const FbDims *lb = fb_instr_dims (d, FB_A_LHS_BATCH_DIMS);
+      if (lb != NULL && lb->n > 0)
+        continue;
+      gboolean once = TRUE;
+      for (int j = 0; j < i->n_operands; j++)
+        once &= j == k || i->operands[j] != d;
+      const FbInstr *t = prm->users[0];
+      const FbDims *perm = fb_instr_dims (t, FB_A_DIMENSIONS);
+      if (once && t->opcode == FB_OP_TRANSPOSE && perm && perm->n == 2 && perm->v[0] == 1 && perm->v[1] == 0)
+        fold[n_fold++] = k;
+    }
+  if (n_fold == 0)
+    return NULL;
+
+  FbModule *m = shadow_module (exe);
+  FbComputation *cc = fb_module_find_computation (m, comp->name);
+  if (g_hash_table_contains (exe->shadow_comps, comp) || cc == NULL || m->entry == NULL
+      || cc->n_params != comp->n_params)
+    return NULL;
+  g_hash_table_insert (exe->shadow_comps, comp, comp);
+  for (int f = 0; f < n_fold; f++)
+    {
+      FbInstr *prm = cc->params[fold[f]];
+      if (prm == NULL || prm->n_users != 1)
+        return NULL;
+      FbInstr *t = prm->users[0];
+      FbInstr *np = fb_instr_new (cc, prm, FB_OP_PARAMETER, t->shape, 0, NULL, NULL);
+      np->parameter_number = fold[f];
+      fb_instr_replace_all_uses (t, np);
+      fb_instr_remove (t);
+      fb_instr_remove (prm);
+      cc->params[fold[f]] = np;
+    }
+  g_autofree char *name = g_strconcat (i->name, ".folded", NULL);
+  FbInstr *k = fb_instr_new (m->entry, NULL, FB_OP_FUSION, cc->root->shape, cc->n_params, cc->params, name);
+  fb_instr_set_ident (k, FB_A_KIND, kind);
+  fb_instr_set_comp (k, FB_A_CALLS, cc);
+  if (!fb_cpu_can_generate (k))
+    return NULL;
+  for (int f = 0; f < n_fold; f++)
+    prog->steps[st->ops[fold[f]]].out_transposed = TRUE;
+  return k;
+}
+
 static gboolean
 choose_step (Exe *exe, Step *st, GPtrArray *to_jit, GError **error)
 {
@@ -276,6 +445,14 @@ choose_step (Exe *exe, Step *st, GPtrArray *to_jit, GError **error)
       st->kind = STEP_KERNEL;
       g_ptr_array_add (to_jit, st);
       return TRUE;
+    }
+  if (i->opcode == FB_OP_FUSION && (st->jit_instr = epilogue_kernel_instr (exe, i, &st->ep_product)) != NULL)
+    {
+      const char *how;
+      st->kind = STEP_EPILOGUE;
+      g_ptr_array_add (to_jit, st);
+      return st->ep_product->opcode != FB_OP_CONVOLUTION
+             || _fb_cpu_conv_choose (exe->pool, st->ep_product, &how, error);
     }
   if (i->opcode == FB_OP_FUSION && (st->epilogue = _fb_cpu_epilogue_new (i)) != NULL)
     {
@@ -377,6 +554,8 @@ compile_computation (Exe *exe, FbComputation *comp, GError **error)
         }
       if (!ok || !(ok = choose_step (exe, st, to_jit, error)))
         break;
+      if (st->kind == STEP_KERNEL && i->opcode == FB_OP_FUSION)
+        st->jit_instr = fold_transposes (exe, prog, st);
 
       owner[s] = s;
       last_use[s] = s;
@@ -395,7 +574,9 @@ compile_computation (Exe *exe, FbComputation *comp, GError **error)
           leaves_of[s] = g_ptr_array_new ();
           st->out = new_output (exe->arena, i->shape, leaves_of[s]);
           if (st->kind == STEP_EPILOGUE)
-            st->product = new_output (exe->arena, _fb_cpu_epilogue_product (st->epilogue)->shape, leaves_of[s]);
+            st->product = new_output (exe->arena, st->ep_product ? st->ep_product->shape
+                                                                  : _fb_cpu_epilogue_product (st->epilogue)->shape,
+                                      leaves_of[s]);
           break;
         }
     }
@@ -434,7 +615,10 @@ compile_computation (Exe *exe, FbComputation *comp, GError **error)
       g_autofree FbInstr **instrs = g_new (FbInstr *, to_jit->len);
       g_autofree FbCpuKernel **kernels = g_new0 (FbCpuKernel *, to_jit->len);
       for (guint k = 0; k < to_jit->len; k++)
-        instrs[k] = ((Step *) to_jit->pdata[k])->instr;
+        {
+          Step *js = to_jit->pdata[k];
+          instrs[k] = js->jit_instr ? js->jit_instr : js->instr;
+        }
       ok = fb_cpu_jit_compile (exe->jit, to_jit->len, instrs, kernels, error);
       for (guint k = 0; ok && k < to_jit->len; k++)
         {
@@ -526,6 +710,13 @@ run_kernel (Program *prog, Step *st, GError **error)
     }
   for (int o = 0; o < st->instr->n_operands; o++)
     buffers[n++] = prog->values[st->ops[o]]->data;
+  if (st->kind == STEP_EPILOGUE)
+    buffers[n++] = st->product->data;   /* a generated epilogue reads the product last */
+  if (n != k->n_buffers)
+    {
+      _fb_cpu_error (error, st->instr, "the kernel expects %d buffers, the step has %d", k->n_buffers, n);
+      return FALSE;
+    }
   KernelJob job = { k, buffers, prog->exe->recorder, g_thread_self (), st->instr, &prog->exe->launch_flow };
   int64_t inner = MAX (k->inner_elements, 1);
   int64_t grain = MAX (1, 16384 / inner);
@@ -600,10 +791,10 @@ run_step (Program *prog, Step *st, FbArena *scratch, int n_args, FbLiteral *cons
       return run_kernel (prog, st, error);
     case STEP_DOT:
       prog->values[s] = st->out;
-      return _fb_cpu_dot (exe->pool, i, ops[0], ops[1], st->out, error);
+      return _fb_cpu_dot_full (exe->pool, i, ops[0], ops[1], st->out, st->out_transposed, error);
     case STEP_EPILOGUE:
       {
-        const FbInstr *p = _fb_cpu_epilogue_product (st->epilogue);
+        const FbInstr *p = st->ep_product ? st->ep_product : _fb_cpu_epilogue_product (st->epilogue);
         FbLiteral *pops[2];
         for (int k = 0; k < 2 && k < p->n_operands; k++)
           {
@@ -624,6 +815,8 @@ run_step (Program *prog, Step *st, FbArena *scratch, int n_args, FbLiteral *cons
             ok = _fb_cpu_convolution (&rt, p, pops, st->product, error);
           }
         prog->values[s] = st->out;
+        if (ok && st->kernel != NULL)
+          return run_kernel (prog, st, error);
         return ok && _fb_cpu_epilogue_run (exe->pool, st->epilogue, ops, st->product, st->out, error);
       }
     case STEP_CONV:
@@ -808,6 +1001,8 @@ cpu_free (FbExecutable *base)
   g_ptr_array_free (exe->epilogues, TRUE);
   g_clear_pointer (&exe->jit, fb_cpu_jit_free);
   g_hash_table_unref (exe->by_comp);
+  g_clear_pointer (&exe->shadow_comps, g_hash_table_unref);
+  g_clear_pointer (&exe->shadow, fb_module_free);
   _fb_cpu_pool_free (exe->pool);
   fb_custom_call_map_free (exe->own_map);
   fb_arena_free (exe->arena);

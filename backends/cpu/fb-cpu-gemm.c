@@ -33,12 +33,19 @@ _fb_cpu_gemm_library (void)
   return name;
 }
 
+/* Multiply-adds below which one BLAS thread does the whole GEMM. */
+#define SMALL_GEMM (2.0 * 1024 * 1024)
+
 void
 _fb_cpu_sgemm (FbCpuPool *pool, gboolean ta, gboolean tb, int64_t m, int64_t n, int64_t k,
                const float *a, int64_t lda, const float *b, int64_t ldb,
                float beta, float *c, int64_t ldc)
 {
   _fb_cpu_pool_blas_begin (pool);
+  /* A small GEMM (the logits layer of an MLP: 128x1024x10) costs less than
+   * waking a second BLAS thread and splitting its panels. */
+  if ((double) m * (double) n * (double) k < SMALL_GEMM)
+    openblas_set_num_threads (1);
   cblas_sgemm (CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
                (blasint) m, (blasint) n, (blasint) k, 1.0f, a, (blasint) lda, b, (blasint) ldb,
                beta, c, (blasint) ldc);
@@ -185,6 +192,13 @@ gboolean
 _fb_cpu_dot (FbCpuPool *pool, const FbInstr *dot, const FbLiteral *lhs, const FbLiteral *rhs,
              FbLiteral *out, GError **error)
 {
+  return _fb_cpu_dot_full (pool, dot, lhs, rhs, out, FALSE, error);
+}
+
+gboolean
+_fb_cpu_dot_full (FbCpuPool *pool, const FbInstr *dot, const FbLiteral *lhs, const FbLiteral *rhs,
+                  FbLiteral *out, gboolean transpose_out, GError **error)
+{
   Side l, r;
   if (!side_init (&l, lhs->shape, fb_instr_dims (dot, FB_A_LHS_BATCH_DIMS), fb_instr_dims (dot, FB_A_LHS_CONTRACTING_DIMS))
       || !side_init (&r, rhs->shape, fb_instr_dims (dot, FB_A_RHS_BATCH_DIMS), fb_instr_dims (dot, FB_A_RHS_CONTRACTING_DIMS)))
@@ -202,6 +216,11 @@ _fb_cpu_dot (FbCpuPool *pool, const FbInstr *dot, const FbLiteral *lhs, const Fb
   FbElemKind kind = fb_elem_type_kind (ot);
   if (B * M * N == 0)
     return TRUE;
+  if (transpose_out && (B != 1 || out->shape->type != FB_F32))
+    {
+      _fb_cpu_error (error, dot, "a transposed result is only written for an f32 dot without batch dimensions");
+      return FALSE;
+    }
 
   if (kind == FB_KIND_FLOAT && (ot == FB_F64))
     {
@@ -252,6 +271,10 @@ _fb_cpu_dot (FbCpuPool *pool, const FbInstr *dot, const FbLiteral *lhs, const Fb
       float *c = ot == FB_F32 ? (float *) out->data : (cconv = g_new (float, B * M * N));
       if (K == 0)
         memset (c, 0, sizeof (float) * B * M * N);
+      else if (transpose_out)
+        /* C^T = B^T A^T: the same GEMM with the sides swapped and the
+         * transpose flags flipped, so C comes out as [N, M]. */
+        _fb_cpu_sgemm (pool, !tb, !ta, N, M, K, b, tb ? K : N, a, ta ? M : K, 0.0f, c, M);
       else
         for (int64_t bi = 0; bi < B; bi++)
           _fb_cpu_sgemm (pool, ta, tb, M, N, K, a + bi * M * K, ta ? M : K, b + bi * K * N, tb ? K : N,
@@ -297,11 +320,13 @@ _fb_cpu_dot (FbCpuPool *pool, const FbInstr *dot, const FbLiteral *lhs, const Fb
 /* ----------------------------------------------------------- epilogues */
 
 /* A kOutput fusion: one product (dot or convolution) whose result flows
- * through elementwise work of the same shape. After the GEMM, the epilogue
- * runs in one pass over the product, a block of elements at a time through
- * every instruction, so the product is read once and each output written
- * once. Only f32 (and pred, as 0/1) values qualify; anything else runs
- * instruction by instruction. */
+ * through elementwise work of the same shape. The driver first tries a
+ * generated kernel for the epilogue (fb-cpu-backend.c); when the generator
+ * does not take it, the epilogue runs here in one pass over the product, a
+ * block of elements at a time through every instruction, so the product is
+ * read once and each output written once. Only f32 (and pred, as 0/1)
+ * values without broadcasts qualify; anything else runs instruction by
+ * instruction. */
 
 #define EP_BLOCK 256
 

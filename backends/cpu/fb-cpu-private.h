@@ -45,6 +45,11 @@ const char *_fb_cpu_gemm_library (void);
  * f16/bf16 through f32, integers by a C loop. */
 gboolean    _fb_cpu_dot (FbCpuPool *pool, const FbInstr *dot, const FbLiteral *lhs,
                          const FbLiteral *rhs, FbLiteral *out, GError **error);
+/* The same; with @transpose_out (f32, no batch dimensions) the result is
+ * stored transposed, [cols, rows], for a consumer that reads it through a
+ * transpose. */
+gboolean    _fb_cpu_dot_full (FbCpuPool *pool, const FbInstr *dot, const FbLiteral *lhs,
+                              const FbLiteral *rhs, FbLiteral *out, gboolean transpose_out, GError **error);
 /* Row-major C[m,n] (+)= A[m,k] * B[k,n] in f32 (with transposes). */
 void        _fb_cpu_sgemm (FbCpuPool *pool, gboolean ta, gboolean tb, int64_t m, int64_t n, int64_t k,
                            const float *a, int64_t lda, const float *b, int64_t ldb,
@@ -93,6 +98,16 @@ FbCpuRuntimeFn _fb_cpu_runtime_lookup (const FbInstr *instr, GError **error);
 gboolean _fb_cpu_conv_choose (FbCpuPool *pool, const FbInstr *conv, const char **how, GError **error);
 gboolean _fb_cpu_convolution (FbCpuRt *rt, const FbInstr *instr, FbLiteral *const *ops,
                               FbLiteral *out, GError **error);
+
+/* Runtime functions of fb-cpu-runtime-rng.c and fb-cpu-runtime-linalg.c. */
+gboolean _fb_cpu_rng_bit_generator (FbCpuRt *rt, const FbInstr *instr, FbLiteral *const *ops,
+                                    FbLiteral *out, GError **error);
+gboolean _fb_cpu_cholesky          (FbCpuRt *rt, const FbInstr *instr, FbLiteral *const *ops,
+                                    FbLiteral *out, GError **error);
+gboolean _fb_cpu_triangular_solve  (FbCpuRt *rt, const FbInstr *instr, FbLiteral *const *ops,
+                                    FbLiteral *out, GError **error);
+gboolean _fb_cpu_fft               (FbCpuRt *rt, const FbInstr *instr, FbLiteral *const *ops,
+                                    FbLiteral *out, GError **error);
 
 /* Sets `%name: message` in FB_ERROR_RUNTIME. */
 void _fb_cpu_error (GError **error, const FbInstr *instr, const char *fmt, ...) G_GNUC_PRINTF (3, 4);

@@ -3,8 +3,10 @@
  * Runtime functions of the CPU backend: the operations that are not
  * generated as loop kernels and are not a plain GEMM, written in C with
  * XLA's semantics: reduce and reduce-window with any reducer,
- * select-and-scatter, batch normalisation, gather, scatter, sort, top-k and
- * the custom calls the custom-call map resolves.
+ * select-and-scatter, batch normalisation, gather, scatter, sort, top-k,
+ * map and the custom calls the custom-call map resolves. rng-bit-generator
+ * (fb-cpu-runtime-rng.c) and cholesky, triangular-solve and fft
+ * (fb-cpu-runtime-linalg.c) have files of their own.
  *
  * Elements are read and written as doubles, which holds every value of the
  * types these functions see in practice (floats up to f64, integers up to
@@ -926,6 +928,70 @@ rt_custom_call (FbCpuRt *rt, const FbInstr *instr, FbLiteral *const *ops, FbLite
   return FALSE;
 }
 
+/* ----------------------------------------------------------------- map */
+
+/* The mapped computation, called once per element with one scalar of each
+ * operand. Its program's buffers are shared by every call, so the elements
+ * run one after another; the scratch of the calls is released every few
+ * thousand elements so that a large map does not grow the arena. */
+static gboolean
+rt_map (FbCpuRt *rt, const FbInstr *instr, FbLiteral *const *ops, FbLiteral *out, GError **error)
+{
+  FbComputation *called[8];
+  int k = instr->n_operands;
+  int n_called = fb_instr_called (instr, called, 8);
+  FbComputation *f = fb_instr_comp (instr, FB_A_TO_APPLY);
+  if (f == NULL || n_called < 1 || rt->n_programs < 1 || called[0] != f)
+    {
+      _fb_cpu_error (error, instr, "map needs a to_apply computation");
+      return FALSE;
+    }
+  if (!fb_shape_is_array (out->shape) || f->n_params != k)
+    {
+      _fb_cpu_error (error, instr, "map must give an array and %s must take %d scalars", f->name, k);
+      return FALSE;
+    }
+  int64_t n = fb_shape_elements (out->shape);
+  for (int j = 0; j < k; j++)
+    if (!fb_shape_is_array (ops[j]->shape) || fb_shape_elements (ops[j]->shape) != n)
+      {
+        _fb_cpu_error (error, instr, "operand %d has another number of elements than the result", j);
+        return FALSE;
+      }
+  int out_bytes = fb_elem_type_bytes (out->shape->type);
+  FbLiteral *args[MAX (k, 1)];
+  int bytes[MAX (k, 1)];
+  for (int j = 0; j < k; j++)
+    {
+      args[j] = fb_literal_new (rt->arena, fb_shape_new_scalar (rt->arena, ops[j]->shape->type));
+      bytes[j] = fb_elem_type_bytes (ops[j]->shape->type);
+    }
+  FbArena *calls = fb_arena_new ();
+  gboolean ok = TRUE;
+  for (int64_t i = 0; i < n && ok; i++)
+    {
+      if (i > 0 && i % 4096 == 0)
+        {
+          fb_arena_free (calls);
+          calls = fb_arena_new ();
+        }
+      for (int j = 0; j < k; j++)
+        memcpy (args[j]->data, ops[j]->data + i * bytes[j], bytes[j]);
+      FbLiteral *v = rt->call (rt->programs[0], calls, k, args, error);
+      if (v == NULL)
+        ok = FALSE;
+      else if (v->data == NULL || v->shape->type != out->shape->type || fb_shape_elements (v->shape) != 1)
+        {
+          _fb_cpu_error (error, instr, "%s must return a %s scalar", f->name, fb_elem_type_name (out->shape->type));
+          ok = FALSE;
+        }
+      else
+        memcpy (out->data + i * out_bytes, v->data, out_bytes);
+    }
+  fb_arena_free (calls);
+  return ok;
+}
+
 /* -------------------------------------------------------------- lookup */
 
 FbCpuRuntimeFn
@@ -945,6 +1011,11 @@ _fb_cpu_runtime_lookup (const FbInstr *instr, GError **error)
     case FB_OP_TOPK: return rt_topk;
     case FB_OP_CUSTOM_CALL: return rt_custom_call;
     case FB_OP_CONVOLUTION: return _fb_cpu_convolution;
+    case FB_OP_MAP: return rt_map;
+    case FB_OP_RNG_BIT_GENERATOR: return _fb_cpu_rng_bit_generator;
+    case FB_OP_CHOLESKY: return _fb_cpu_cholesky;
+    case FB_OP_TRIANGULAR_SOLVE: return _fb_cpu_triangular_solve;
+    case FB_OP_FFT: return _fb_cpu_fft;
     default:
       break;
     }
