@@ -84,6 +84,24 @@ test_open_sample (void)
 }
 
 static void
+on_rerun_done (FbDocument *doc, const char *message, int *done)
+{
+  g_assert_null (message);
+  (*done)++;
+}
+
+/* Iterates the main context until the document's background rerun lands. */
+static void
+wait_for_rerun (FbDocument *doc)
+{
+  int done = 0;
+  gulong id = g_signal_connect (doc, "rerun-done", G_CALLBACK (on_rerun_done), &done);
+  while (done == 0)
+    g_main_context_iteration (NULL, TRUE);
+  g_signal_handler_disconnect (doc, id);
+}
+
+static void
 test_toggle_pass (void)
 {
   FbWindow *window = open_sample_window ();
@@ -99,6 +117,7 @@ test_toggle_pass (void)
   GtkCheckButton *check = fb_pass_list_get_check (list, index - 1);
   g_assert_true (gtk_check_button_get_active (check));
   gtk_check_button_set_active (check, FALSE);
+  wait_for_rerun (doc);
   iterate_pending ();
 
   s = fb_document_get_snapshot (doc, index);
@@ -115,9 +134,139 @@ test_toggle_pass (void)
   g_assert_true (g_strv_contains ((const char *const *) off, "cse"));
 
   gtk_check_button_set_active (check, TRUE);
+  wait_for_rerun (doc);
   iterate_pending ();
   g_assert_cmpint (fb_document_get_snapshot (doc, index)->stats.instructions, ==, with_cse);
   g_settings_reset (settings, "disabled-passes");
+  close_window (window);
+}
+
+/* A large module: MobileNet V2 from the corpus when FUSEBOX_CORPUS is set,
+ * else the sample. The caller owns one reference to the window. */
+static FbWindow *
+open_large_window (void)
+{
+  const char *corpus = g_getenv ("FUSEBOX_CORPUS");
+  g_autofree char *path = corpus ? g_build_filename (corpus, "hlo", "mobilenet_v2.hlo", NULL) : sample_path ();
+  if (corpus && !g_file_test (path, G_FILE_TEST_IS_REGULAR))
+    {
+      g_free (path);
+      path = g_build_filename (corpus, "mobilenet_v2.hlo", NULL);
+    }
+  if (corpus == NULL || !g_file_test (path, G_FILE_TEST_IS_REGULAR))
+    {
+      g_test_message ("FUSEBOX_CORPUS is not set (or has no mobilenet_v2.hlo): using the sample");
+      g_free (path);
+      path = sample_path ();
+    }
+  g_autoptr (GError) error = NULL;
+  FbWindow *window = g_object_ref (fb_window_new (NULL));
+  g_assert_true (fb_window_open_file (window, path, &error));
+  g_assert_no_error (error);
+  gtk_window_present (GTK_WINDOW (window));
+  while (!gtk_widget_get_mapped (GTK_WIDGET (window)))
+    g_main_context_iteration (NULL, TRUE);
+  iterate_pending ();
+  return window;
+}
+
+static void
+count_changed (FbDocument *doc, int *n)
+{
+  (*n)++;
+}
+
+/* Toggling a pass returns to the main loop at once: the snapshots shown
+ * stay until the rerun, done on a worker thread, lands; then the pass
+ * list, the graph and the document agree on the new ones. */
+static void
+test_toggle_in_background (void)
+{
+  FbWindow *window = open_large_window ();
+  FbDocument *doc = fb_window_get_document (window);
+  FbPassList *list = fb_window_get_pass_list (window);
+  FbGraphView *view = fb_window_get_graph_view (window);
+  int index = fb_document_find_pass (doc, "cse");
+  g_assert_cmpint (index, >, 0);
+  fb_document_set_current (doc, index);
+  iterate_pending ();
+
+  FbSnapshot *old = fb_document_get_snapshot (doc, index);
+  g_autofree char *old_counts = g_strdup (fb_pass_list_get_counts (list, index));
+  int changed = 0;
+  gulong id = g_signal_connect (doc, "changed", G_CALLBACK (count_changed), &changed);
+
+  gtk_check_button_set_active (fb_pass_list_get_check (list, index - 1), FALSE);
+  /* The handler has returned; nothing has been replaced yet. */
+  g_assert_true (fb_document_is_busy (doc));
+  g_assert_true (fb_document_get_snapshot (doc, index) == old);
+  g_assert_true (old->enabled);
+  g_assert_cmpstr (fb_pass_list_get_counts (list, index), ==, old_counts);
+  g_assert_cmpint (changed, ==, 0);
+  g_autofree char *spec = fb_document_dup_spec (doc);
+  g_assert_nonnull (strstr (spec, "-cse"));
+
+  wait_for_rerun (doc);
+  g_assert_false (fb_document_is_busy (doc));
+  g_assert_cmpint (changed, ==, 1);
+  FbSnapshot *now = fb_document_get_snapshot (doc, index);
+  g_assert_true (now != old);
+  g_assert_false (now->enabled);
+  g_assert_false (now->changed);
+  g_assert_cmpint (fb_document_get_current (doc), ==, index);
+  /* The graph shows the new snapshot, laid out off the main thread. */
+  g_assert_true (fb_graph_layout_get_computation (fb_graph_view_get_layout (view)) == now->module->entry);
+  g_assert_cmpint (fb_graph_layout_get_n_boxes (fb_graph_view_get_layout (view)), >, 10);
+  g_assert_cmpstr (fb_pass_list_get_counts (list, index), ==, fb_pass_list_get_counts (list, index - 1));
+
+  g_signal_handler_disconnect (doc, id);
+  g_autoptr (GSettings) settings = g_settings_new (FB_APP_ID);
+  g_settings_reset (settings, "disabled-passes");
+  iterate_pending ();
+  close_window (window);
+}
+
+/* Two quick toggles: the result of the first is stale when it lands and is
+ * dropped; only the second one reaches the panels. */
+static void
+test_toggle_twice_drops_stale (void)
+{
+  FbWindow *window = open_large_window ();
+  FbDocument *doc = fb_window_get_document (window);
+  FbPassList *list = fb_window_get_pass_list (window);
+  int index = fb_document_find_pass (doc, "cse");
+  g_assert_cmpint (index, >, 0);
+  int with_cse = fb_document_get_snapshot (doc, index)->stats.instructions;
+  int changed = 0;
+  gulong id = g_signal_connect (doc, "changed", G_CALLBACK (count_changed), &changed);
+
+  GtkCheckButton *check = fb_pass_list_get_check (list, index - 1);
+  gtk_check_button_set_active (check, FALSE);
+  gtk_check_button_set_active (check, TRUE);
+  g_assert_true (gtk_check_button_get_active (check));
+  wait_for_rerun (doc);
+  /* Let the first, stale rerun come back too. */
+  while (fb_document_is_busy (doc))
+    g_main_context_iteration (NULL, TRUE);
+  iterate_pending ();
+  g_assert_cmpint (changed, ==, 1);
+  FbSnapshot *s = fb_document_get_snapshot (doc, index);
+  g_assert_true (s->enabled);
+  g_assert_cmpint (s->stats.instructions, ==, with_cse);
+  g_assert_true (gtk_check_button_get_active (check));
+
+  /* Run to here lands in the background too, and shows that snapshot. */
+  fb_document_run_to_async (doc, 0);
+  g_assert_cmpint (fb_document_get_current (doc), !=, 1);
+  wait_for_rerun (doc);
+  g_assert_cmpint (fb_document_get_current (doc), ==, 1);
+  g_assert_cmpint (changed, ==, 2);
+  g_assert_false (fb_document_get_snapshot (doc, 2)->enabled);
+
+  g_signal_handler_disconnect (doc, id);
+  g_autoptr (GSettings) settings = g_settings_new (FB_APP_ID);
+  g_settings_reset (settings, "disabled-passes");
+  iterate_pending ();
   close_window (window);
 }
 
@@ -569,6 +718,51 @@ test_malformed_keeps_model (void)
 }
 
 static void
+wait_for_load (FbWindow *window)
+{
+  while (fb_window_is_loading (window))
+    g_main_context_iteration (NULL, TRUE);
+}
+
+/* Opening a file from the dialog loads it on a worker thread: the model
+ * shown stays, with a spinner, until the new one lands or fails. */
+static void
+test_open_in_background (void)
+{
+  FbWindow *window = open_sample_window ();
+  FbDocument *doc = g_object_ref (fb_window_get_document (window));
+  FbBottomPane *pane = fb_window_get_bottom_pane (window);
+  FbPassList *list = fb_window_get_pass_list (window);
+  g_autofree char *bad = g_test_build_filename (G_TEST_DIST, "data", "gui", "malformed.hlo", NULL);
+  g_autofree char *sample = sample_path ();
+
+  g_assert_false (fb_pass_list_is_busy (list));
+  fb_window_open_file_async (window, bad);
+  g_assert_true (fb_window_is_loading (window));
+  g_assert_true (fb_pass_list_is_busy (list));
+  g_assert_true (fb_window_get_document (window) == doc);
+  wait_for_load (window);
+  g_assert_false (fb_pass_list_is_busy (list));
+  g_assert_true (fb_window_get_document (window) == doc);
+  const char *last = fb_bottom_pane_get_message (pane, fb_bottom_pane_get_n_messages (pane) - 1);
+  g_assert_nonnull (strstr (last, "malformed.hlo:5:"));
+
+  /* Two opens in a row: the first is dropped, the second lands. */
+  fb_window_open_file_async (window, bad);
+  fb_window_open_file_async (window, sample);
+  wait_for_load (window);
+  FbDocument *next = fb_window_get_document (window);
+  g_assert_true (next != doc);
+  g_assert_cmpstr (fb_document_get_path (next), ==, sample);
+  g_assert_true (fb_graph_layout_get_computation (fb_graph_view_get_layout (fb_window_get_graph_view (window))) ==
+                 fb_document_get_current_snapshot (next)->module->entry);
+  /* The old document is gone with its snapshots. */
+  g_assert_finalize_object (doc);
+  iterate_pending ();
+  close_window (window);
+}
+
+static void
 test_decision_filter (void)
 {
   FbWindow *window = open_sample_window ();
@@ -674,6 +868,8 @@ main (int argc, char **argv)
 
   g_test_add_func ("/gui/window/open-sample", test_open_sample);
   g_test_add_func ("/gui/passes/toggle", test_toggle_pass);
+  g_test_add_func ("/gui/passes/toggle-in-background", test_toggle_in_background);
+  g_test_add_func ("/gui/passes/toggle-twice-drops-stale", test_toggle_twice_drops_stale);
   g_test_add_func ("/gui/passes/step-every-snapshot", test_step_snapshots);
   g_test_add_func ("/gui/inspector/selection", test_inspector_selection);
   g_test_add_func ("/gui/tasks/bench-throughput", test_bench_throughput);
@@ -684,6 +880,7 @@ main (int argc, char **argv)
   g_test_add_func ("/gui/bottom/timeline-click", test_timeline_click);
   g_test_add_func ("/gui/window/shortcuts", test_shortcuts_window);
   g_test_add_func ("/gui/window/malformed-keeps-model", test_malformed_keeps_model);
+  g_test_add_func ("/gui/window/open-in-background", test_open_in_background);
   g_test_add_func ("/gui/bottom/decision-filter", test_decision_filter);
   g_test_add_func ("/gui/app/screenshot", test_screenshot);
   return g_test_run ();

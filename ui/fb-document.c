@@ -3,9 +3,15 @@
  * The workbench document: a module, its pipeline and its snapshots, plus the
  * current snapshot and the selected instruction that every panel follows.
  * Changing the pipeline reruns it on a fresh clone of the input, so the
- * input itself is never rewritten.
+ * input itself is never rewritten. The _async variants rerun it in a GTask
+ * thread, together with the layout of the snapshot that will be shown:
+ * the old snapshots stay in place until the new ones land, and a result
+ * that a later change made stale (older generation) is dropped.
  */
 #include "fb-document.h"
+
+#include <gio/gio.h>
+#include <pango/pangocairo.h>
 
 #include "fb-hlo.h"
 #include "fb-interp.h"
@@ -21,14 +27,22 @@ struct _FbDocument
   GPtrArray  *snapshots;     /* of FbSnapshot* */
   int         current;
   int64_t     selected;
+  double      resolution;
+
+  /* background reruns */
+  guint          generation;     /* bumped by every change of the pipeline */
+  guint          n_running;      /* reruns in flight, stale ones included */
+  GCancellable  *cancellable;    /* of the newest rerun */
+  FbGraphLayout *prepared;       /* layout of the snapshot shown when a rerun landed */
+  PangoContext  *prepared_pango; /* the context @prepared measured with */
 };
 
 G_DEFINE_FINAL_TYPE (FbDocument, fb_document, G_TYPE_OBJECT)
 
-enum { PROP_0, PROP_CURRENT, PROP_SELECTED, N_PROPS };
+enum { PROP_0, PROP_CURRENT, PROP_SELECTED, PROP_BUSY, N_PROPS };
 static GParamSpec *properties[N_PROPS];
 
-enum { CHANGED, N_SIGNALS };
+enum { CHANGED, RERUN_DONE, N_SIGNALS };
 static guint signals[N_SIGNALS];
 
 static void
@@ -36,6 +50,9 @@ fb_document_finalize (GObject *object)
 {
   FbDocument *self = FB_DOCUMENT (object);
 
+  g_clear_object (&self->cancellable);
+  g_clear_pointer (&self->prepared, fb_graph_layout_free);
+  g_clear_object (&self->prepared_pango);
   g_clear_pointer (&self->snapshots, g_ptr_array_unref);
   g_clear_pointer (&self->pipeline, fb_pipeline_free);
   g_clear_pointer (&self->input, fb_module_free);
@@ -56,6 +73,9 @@ fb_document_get_property (GObject *object, guint prop_id, GValue *value, GParamS
     case PROP_SELECTED:
       g_value_set_int64 (value, self->selected);
       break;
+    case PROP_BUSY:
+      g_value_set_boolean (value, fb_document_is_busy (self));
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     }
@@ -73,11 +93,19 @@ fb_document_class_init (FbDocumentClass *klass)
                                                G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
   properties[PROP_SELECTED] = g_param_spec_int64 ("selected", NULL, NULL, -1, G_MAXINT64, -1,
                                                   G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+  /* A background rerun is in flight. */
+  properties[PROP_BUSY] = g_param_spec_boolean ("busy", NULL, NULL, FALSE,
+                                                G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
   g_object_class_install_properties (object_class, N_PROPS, properties);
 
   /* The snapshots were replaced (the pipeline ran again). */
   signals[CHANGED] = g_signal_new ("changed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
                                    0, NULL, NULL, NULL, G_TYPE_NONE, 0);
+  /* The newest background rerun landed (after "changed") or failed; the
+   * argument is the error message, NULL on success. Stale reruns are
+   * dropped silently. */
+  signals[RERUN_DONE] = g_signal_new ("rerun-done", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                                      0, NULL, NULL, NULL, G_TYPE_NONE, 1, G_TYPE_STRING);
 }
 
 static void
@@ -94,11 +122,23 @@ interp_evaluator (FbModule *module, FbArena *arena, gpointer user_data, GError *
   return fb_interp_run (module, module->entry, arena, 0, NULL, NULL, error);
 }
 
+/* Documents are also made on worker threads (loading): register once. */
+static void
+ensure_evaluator (void)
+{
+  static gsize once = 0;
+  if (g_once_init_enter (&once))
+    {
+      if (fb_pass_get_constant_evaluator (NULL) == NULL)
+        fb_pass_set_constant_evaluator (interp_evaluator, NULL);
+      g_once_init_leave (&once, 1);
+    }
+}
+
 static gboolean
 rerun (FbDocument *self, GError **error)
 {
-  if (fb_pass_get_constant_evaluator (NULL) == NULL)
-    fb_pass_set_constant_evaluator (interp_evaluator, NULL);
+  ensure_evaluator ();
 
   FbModule *work = fb_module_clone (self->input);
   FbPipelineOptions options = { .verify_each = FALSE, .keep_snapshots = TRUE };
@@ -233,6 +273,8 @@ fb_document_find_pass (FbDocument *doc, const char *name)
 static gboolean
 apply (FbDocument *doc, gboolean *saved, GError **error)
 {
+  /* Whatever runs in the background now computes an outdated pipeline. */
+  doc->generation++;
   if (!rerun (doc, error))
     {
       /* Put the previous configuration back so the panels stay consistent. */
@@ -274,6 +316,238 @@ fb_document_run_to (FbDocument *doc, int entry, GError **error)
     }
   doc->current = entry + 1;
   return apply (doc, saved, error);
+}
+
+/* ------------------------------------------------------ background reruns */
+
+typedef struct {
+  guint           generation;
+  FbModule       *input;      /* borrowed: the document outlives the task and never rewrites it */
+  FbPipeline     *pipeline;   /* a copy of the flags at the time of the change */
+  gboolean       *saved;      /* the flags before the change, put back on failure */
+  int             show;       /* snapshot whose layout is prepared */
+  gboolean        set_current;/* and it becomes the current one */
+  double          resolution; /* of the widgets, for measuring labels */
+} RerunData;
+
+typedef struct {
+  GPtrArray     *snapshots;
+  FbGraphLayout *layout;
+  PangoContext  *pango;
+} RerunResult;
+
+static void
+rerun_data_free (RerunData *d)
+{
+  g_free (d->pipeline->entries);
+  g_free (d->pipeline);
+  g_free (d->saved);
+  g_free (d);
+}
+
+static void
+rerun_result_free (RerunResult *r)
+{
+  g_clear_pointer (&r->layout, fb_graph_layout_free);
+  g_clear_object (&r->pango);
+  g_clear_pointer (&r->snapshots, g_ptr_array_unref);
+  g_free (r);
+}
+
+/* Lays out snapshot @show of @snaps as the graph view would. Pango objects
+ * are not shared between threads: the layout measures with a font map of
+ * its own, and the context travels with it (*@pango must outlive it). */
+static void
+prepare_layout (GPtrArray *snaps, int show, double resolution, FbGraphLayout **layout, PangoContext **pango)
+{
+  *layout = NULL;
+  *pango = NULL;
+  FbSnapshot *snap = g_ptr_array_index (snaps, CLAMP (show, 0, (int) snaps->len - 1));
+  if (snap->module == NULL || snap->module->entry == NULL)
+    return;
+  g_autoptr (PangoFontMap) map = pango_cairo_font_map_new ();
+  *pango = pango_font_map_create_context (map);
+  pango_cairo_context_set_resolution (*pango, resolution > 0 ? resolution : 96);
+  FbGraphLayoutOptions options;
+  fb_graph_layout_options_init (&options);
+  options.pango = *pango;
+  *layout = fb_graph_layout_new (snap->module->entry, NULL, &options);
+}
+
+static void
+rerun_worker (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
+{
+  RerunData *d = task_data;
+  g_autoptr (GError) error = NULL;
+  FbModule *work = fb_module_clone (d->input);
+  FbPipelineOptions options = { .verify_each = FALSE, .keep_snapshots = TRUE };
+  GPtrArray *snaps = fb_pipeline_run (d->pipeline, work, &options, &error);
+
+  fb_module_free (work);
+  if (snaps == NULL)
+    {
+      g_task_return_error (task, g_steal_pointer (&error));
+      return;
+    }
+  RerunResult *r = g_new0 (RerunResult, 1);
+  r->snapshots = snaps;
+  if (g_cancellable_is_cancelled (cancellable))
+    {
+      /* Superseded: skip the layout, the result will be dropped. */
+      g_task_return_pointer (task, r, (GDestroyNotify) rerun_result_free);
+      return;
+    }
+  prepare_layout (snaps, d->show, d->resolution, &r->layout, &r->pango);
+  g_task_return_pointer (task, r, (GDestroyNotify) rerun_result_free);
+}
+
+static void
+rerun_done (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  FbDocument *self = FB_DOCUMENT (source);
+  RerunData *d = g_task_get_task_data (G_TASK (res));
+  g_autoptr (GError) error = NULL;
+  RerunResult *r = g_task_propagate_pointer (G_TASK (res), &error);
+  gboolean newest = d->generation == self->generation;
+
+  self->n_running--;
+  if (!newest)
+    {
+      /* A later change superseded this one: drop it. */
+      g_clear_pointer (&r, rerun_result_free);
+      if (self->n_running == 0)
+        g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_BUSY]);
+      return;
+    }
+  g_clear_object (&self->cancellable);
+  if (r == NULL)
+    {
+      /* Put the previous configuration back so the panels stay consistent. */
+      for (int i = 0; i < self->pipeline->n; i++)
+        self->pipeline->entries[i].enabled = d->saved[i];
+      if (self->n_running == 0)
+        g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_BUSY]);
+      g_signal_emit (self, signals[RERUN_DONE], 0, error->message);
+      return;
+    }
+  g_clear_pointer (&self->snapshots, g_ptr_array_unref);
+  self->snapshots = g_steal_pointer (&r->snapshots);
+  if (d->set_current)
+    self->current = d->show;
+  self->current = CLAMP (self->current, 0, (int) self->snapshots->len - 1);
+  g_clear_pointer (&self->prepared, fb_graph_layout_free);
+  g_clear_object (&self->prepared_pango);
+  self->prepared = g_steal_pointer (&r->layout);
+  self->prepared_pango = g_steal_pointer (&r->pango);
+  rerun_result_free (r);
+  if (self->n_running == 0)
+    g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_BUSY]);
+  g_signal_emit (self, signals[CHANGED], 0);
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_CURRENT]);
+  /* Nobody took the layout: it must not outlive the snapshots it points into. */
+  g_clear_pointer (&self->prepared, fb_graph_layout_free);
+  g_clear_object (&self->prepared_pango);
+  g_signal_emit (self, signals[RERUN_DONE], 0, NULL);
+}
+
+static void
+start_rerun (FbDocument *self, gboolean *saved, int show, gboolean set_current)
+{
+  ensure_evaluator ();
+
+  RerunData *d = g_new0 (RerunData, 1);
+  d->generation = ++self->generation;
+  d->input = self->input;
+  d->pipeline = g_new0 (FbPipeline, 1);
+  d->pipeline->n = self->pipeline->n;
+  d->pipeline->entries = g_memdup2 (self->pipeline->entries, sizeof (FbPipelineEntry) * self->pipeline->n);
+  d->saved = saved;
+  d->show = show;
+  d->set_current = set_current;
+  d->resolution = self->resolution;
+
+  if (self->cancellable)
+    g_cancellable_cancel (self->cancellable);
+  g_set_object (&self->cancellable, NULL);
+  self->cancellable = g_cancellable_new ();
+  g_autoptr (GTask) task = g_task_new (self, self->cancellable, rerun_done, NULL);
+  g_task_set_source_tag (task, start_rerun);
+  g_task_set_task_data (task, d, (GDestroyNotify) rerun_data_free);
+  /* Results are matched by generation, not dropped by the cancellable. */
+  g_task_set_check_cancellable (task, FALSE);
+  g_task_run_in_thread (task, rerun_worker);
+  if (self->n_running++ == 0)
+    g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_BUSY]);
+}
+
+static gboolean *
+save_flags (FbDocument *doc)
+{
+  gboolean *saved = g_new (gboolean, doc->pipeline->n);
+  for (int i = 0; i < doc->pipeline->n; i++)
+    saved[i] = doc->pipeline->entries[i].enabled;
+  return saved;
+}
+
+void
+fb_document_set_pass_enabled_async (FbDocument *doc, int entry, gboolean enabled)
+{
+  g_return_if_fail (FB_IS_DOCUMENT (doc));
+  g_return_if_fail (entry >= 0 && entry < doc->pipeline->n);
+
+  if (doc->pipeline->entries[entry].enabled == enabled)
+    return;
+  gboolean *saved = save_flags (doc);
+  doc->pipeline->entries[entry].enabled = enabled;
+  start_rerun (doc, saved, doc->current, FALSE);
+}
+
+void
+fb_document_run_to_async (FbDocument *doc, int entry)
+{
+  g_return_if_fail (FB_IS_DOCUMENT (doc));
+  g_return_if_fail (entry >= 0 && entry < doc->pipeline->n);
+
+  gboolean *saved = save_flags (doc);
+  for (int i = 0; i < doc->pipeline->n; i++)
+    doc->pipeline->entries[i].enabled = i <= entry;
+  start_rerun (doc, saved, entry + 1, TRUE);
+}
+
+gboolean
+fb_document_is_busy (FbDocument *doc)
+{
+  g_return_val_if_fail (FB_IS_DOCUMENT (doc), FALSE);
+  return doc->n_running > 0;
+}
+
+void
+fb_document_set_resolution (FbDocument *doc, double dpi)
+{
+  g_return_if_fail (FB_IS_DOCUMENT (doc));
+  doc->resolution = dpi;
+}
+
+void
+fb_document_prepare_layout (FbDocument *doc, double dpi)
+{
+  g_return_if_fail (FB_IS_DOCUMENT (doc));
+  g_clear_pointer (&doc->prepared, fb_graph_layout_free);
+  g_clear_object (&doc->prepared_pango);
+  doc->resolution = dpi;
+  prepare_layout (doc->snapshots, doc->current, dpi, &doc->prepared, &doc->prepared_pango);
+}
+
+FbGraphLayout *
+fb_document_take_prepared_layout (FbDocument *doc, FbComputation *comp, PangoContext **pango)
+{
+  g_return_val_if_fail (FB_IS_DOCUMENT (doc), NULL);
+  g_return_val_if_fail (pango != NULL, NULL);
+  *pango = NULL;
+  if (doc->prepared == NULL || comp == NULL || fb_graph_layout_get_computation (doc->prepared) != comp)
+    return NULL;
+  *pango = g_steal_pointer (&doc->prepared_pango);
+  return g_steal_pointer (&doc->prepared);
 }
 
 int64_t

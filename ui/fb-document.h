@@ -5,13 +5,18 @@
  * the snapshots the pipeline produced, and it holds the two pieces of state
  * every panel shares: the snapshot being looked at and the selected
  * instruction. Panels listen to "changed" (new snapshots) and to
- * notify::current and notify::selected.
+ * notify::current and notify::selected. The _async changes rerun the
+ * pipeline on a worker thread (notify::busy while one runs) and land with
+ * "changed" then "rerun-done".
  */
 #pragma once
 
 #include <glib-object.h>
 
+#include <pango/pango.h>
+
 #include "fb-ir.h"
+#include "fb-layout.h"
 #include "fb-pass.h"
 
 G_BEGIN_DECLS
@@ -42,6 +47,23 @@ int            fb_document_find_pass       (FbDocument *doc, const char *name);
 gboolean       fb_document_set_pass_enabled (FbDocument *doc, int entry, gboolean enabled, GError **error);
 /* Enables entries 0..@entry, disables the rest, reruns, and shows @entry's snapshot. */
 gboolean       fb_document_run_to           (FbDocument *doc, int entry, GError **error);
+
+/* The same off the main thread: the pipeline flags change now, the
+ * snapshots when the rerun lands ("changed", then "rerun-done" with NULL).
+ * A newer change drops the result of an older one. On failure the flags
+ * are put back and "rerun-done" carries the message. */
+void           fb_document_set_pass_enabled_async (FbDocument *doc, int entry, gboolean enabled);
+void           fb_document_run_to_async           (FbDocument *doc, int entry);
+gboolean       fb_document_is_busy                (FbDocument *doc);
+/* Screen resolution (dpi) used to measure labels of background layouts. */
+void           fb_document_set_resolution         (FbDocument *doc, double dpi);
+/* Lays out the current snapshot now, for the graph view to take when it
+ * gets the document; for the thread that made @doc, before it is shared. */
+void           fb_document_prepare_layout         (FbDocument *doc, double dpi);
+/* During "changed" after a background rerun: the layout of @comp made on
+ * the worker, with the context it measured with (*@pango, owned, must
+ * outlive the layout); NULL when there is none for @comp. */
+FbGraphLayout *fb_document_take_prepared_layout   (FbDocument *doc, FbComputation *comp, PangoContext **pango);
 
 /* Instruction id of the selection (-1: none). */
 int64_t        fb_document_get_selected (FbDocument *doc);

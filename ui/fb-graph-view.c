@@ -4,8 +4,10 @@
  * computation (seeded from the previous one, so stepping through passes only
  * moves what changed), a viewport, and for the side-by-side and diff modes a
  * diff view of the previous and current snapshots. Drawing is entirely the
- * viz painters', through a Cairo node in snapshot(); this file only turns
- * input events into viewport changes and selections.
+ * viz painters', into render nodes that are kept: a picture of the graph
+ * larger than the view, which a pan only translates, and the legend. This
+ * file only turns input events into viewport changes and selections. After
+ * a background rerun it takes the layout the worker made for it.
  */
 #include "fb-graph-view.h"
 
@@ -25,6 +27,8 @@ struct _FbGraphView
 
   /* owned */
   FbGraphLayout *layout;       /* after side of the current snapshot */
+  PangoContext  *layout_pango; /* what @layout measures with when it was made off
+                                * the main thread; NULL: the widget's */
   FbDiffView    *diff_view;    /* modes other than AFTER, when there is a previous snapshot */
   FbViewport     vp;
   FbGraphMode    mode;
@@ -41,9 +45,33 @@ struct _FbGraphView
   double         cache_zoom;
   double         cache_w, cache_h;      /* size in device units */
   int64_t        cache_selected;
+  GskRenderNode *cache_node;            /* the picture at (0, 0): a Cairo node, or a
+                                         * texture node on a scaled display */
+  /* The legend in the corner, drawn once per layout and size. */
+  GskRenderNode *legend_node;
+  const FbGraphLayout *legend_layout;
+  int            legend_width, legend_height;
+  /* The selection resolved in the current snapshot (a search per frame
+   * would cost a walk over the module). */
+  int64_t        sel_doc, sel_shown;
+  FbModule      *sel_module;
 };
 
 G_DEFINE_FINAL_TYPE (FbGraphView, fb_graph_view, GTK_TYPE_WIDGET)
+
+/* Room for the category legend (one row per category) in the bottom-left corner. */
+#define LEGEND_WIDTH  200
+#define LEGEND_HEIGHT (FB_N_CATEGORIES * 13 + 24)
+
+static void
+drop_cache (FbGraphView *self)
+{
+  g_clear_object (&self->cache);
+  g_clear_pointer (&self->cache_node, gsk_render_node_unref);
+  g_clear_pointer (&self->legend_node, gsk_render_node_unref);
+  self->legend_layout = NULL;
+  self->sel_module = NULL;
+}
 
 static const char *const mode_names[] = { "after", "side-by-side", "diff" };
 
@@ -97,21 +125,29 @@ rebuild (FbGraphView *self, gboolean seed)
 {
   FbGraphLayoutOptions options;
   g_autoptr (FbGraphLayout) old = g_steal_pointer (&self->layout);
+  GObject *old_pango = (GObject *) g_steal_pointer (&self->layout_pango);
 
   g_clear_pointer (&self->diff_view, fb_diff_view_free);
   FbSnapshot *snap = current_snapshot (self);
   if (snap && snap->module && snap->module->entry)
     {
       layout_options (self, &options);
-      self->layout = fb_graph_layout_new (snap->module->entry, seed ? old : NULL, &options);
+      /* After a background rerun the worker has laid it out already. */
+      if (!seed)
+        self->layout = fb_document_take_prepared_layout (self->doc, snap->module->entry, &self->layout_pango);
+      if (self->layout == NULL)
+        self->layout = fb_graph_layout_new (snap->module->entry, seed ? old : NULL, &options);
       int cur = fb_document_get_current (self->doc);
       FbSnapshot *before = cur > 0 ? fb_document_get_snapshot (self->doc, cur - 1) : NULL;
       if (self->mode != FB_GRAPH_MODE_AFTER && before && before->module)
         self->diff_view = fb_diff_view_new_from_snapshots (before, snap, NULL, &options);
     }
-  g_clear_object (&self->cache);
+  drop_cache (self);
   if (old == NULL || !seed)
     self->need_fit = TRUE;
+  /* The old layout goes before the context it measured with. */
+  g_clear_pointer (&old, fb_graph_layout_free);
+  g_clear_object (&old_pango);
   if (self->need_fit && gtk_widget_get_width (GTK_WIDGET (self)) > 0)
     fb_graph_view_zoom_fit (self);
   gtk_widget_queue_draw (GTK_WIDGET (self));
@@ -123,12 +159,17 @@ on_changed (FbDocument *doc, FbGraphView *self)
   /* The old snapshots are gone: the old layout must not be used as a seed. */
   g_clear_pointer (&self->diff_view, fb_diff_view_free);
   g_clear_pointer (&self->layout, fb_graph_layout_free);
+  g_clear_object (&self->layout_pango);
   rebuild (self, FALSE);
 }
 
 static void
 on_current (FbDocument *doc, GParamSpec *pspec, FbGraphView *self)
 {
+  FbSnapshot *snap = current_snapshot (self);
+  /* Already shown (a rerun that kept the index lands with "changed" first). */
+  if (self->layout && snap && snap->module && fb_graph_layout_get_computation (self->layout) == snap->module->entry)
+    return;
   rebuild (self, TRUE);
 }
 
@@ -152,6 +193,7 @@ fb_graph_view_set_document (FbGraphView *self, FbDocument *doc)
     }
   g_clear_pointer (&self->diff_view, fb_diff_view_free);
   g_clear_pointer (&self->layout, fb_graph_layout_free);
+  g_clear_object (&self->layout_pango);
   if (doc)
     {
       self->doc = g_object_ref (doc);
@@ -291,7 +333,7 @@ fb_graph_view_toggle_cluster (FbGraphView *self, int64_t key)
     return FALSE;
   fb_graph_layout_free (self->layout);
   self->layout = next;
-  g_clear_object (&self->cache);
+  drop_cache (self);
   gtk_widget_queue_draw (GTK_WIDGET (self));
   return TRUE;
 }
@@ -338,11 +380,29 @@ render_cache (FbGraphView *self, const FbGraphPaintOptions *options)
   int pw = (int) ceil (cvp.width * scale), ph = (int) ceil (cvp.height * scale);
 
   g_clear_object (&self->cache);
+  g_clear_pointer (&self->cache_node, gsk_render_node_unref);
+  FbGraphPaintOptions opts = *options;
+  opts.legend = FALSE;
+  self->cache_x = cvp.x;
+  self->cache_y = cvp.y;
+  self->cache_zoom = self->vp.zoom;
+  self->cache_w = cvp.width;
+  self->cache_h = cvp.height;
+  self->cache_selected = options->selected;
+  if (scale == 1)
+    {
+      /* A Cairo node keeps its surface: a software renderer paints it
+       * directly, where a texture would be converted on every frame. */
+      self->cache_node = gsk_cairo_node_new (&GRAPHENE_RECT_INIT (0, 0, pw, ph));
+      cairo_t *ncr = gsk_cairo_node_get_draw_context (self->cache_node);
+      paint_content (self, ncr, &cvp, &opts);
+      cairo_destroy (ncr);
+      return;
+    }
+  /* On a scaled display, a texture keeps every device pixel. */
   cairo_surface_t *surface = cairo_image_surface_create (CAIRO_FORMAT_ARGB32, pw, ph);
   cairo_t *cr = cairo_create (surface);
   cairo_scale (cr, scale, scale);
-  FbGraphPaintOptions opts = *options;
-  opts.legend = FALSE;
   paint_content (self, cr, &cvp, &opts);
   cairo_destroy (cr);
   cairo_surface_flush (surface);
@@ -355,18 +415,13 @@ render_cache (FbGraphView *self, const FbGraphPaintOptions *options)
   g_autoptr (GBytes) bytes = g_bytes_new_with_free_func (cairo_image_surface_get_data (surface),
                                                          (gsize) stride * ph, free_surface, surface);
   self->cache = gdk_memory_texture_new (pw, ph, GDK_MEMORY_DEFAULT, bytes, stride);
-  self->cache_x = cvp.x;
-  self->cache_y = cvp.y;
-  self->cache_zoom = self->vp.zoom;
-  self->cache_w = cvp.width;
-  self->cache_h = cvp.height;
-  self->cache_selected = options->selected;
+  self->cache_node = gsk_texture_node_new (self->cache, &GRAPHENE_RECT_INIT (0, 0, cvp.width, cvp.height));
 }
 
 static gboolean
 cache_covers (FbGraphView *self, const FbGraphPaintOptions *options)
 {
-  if (self->cache == NULL || self->cache_zoom != self->vp.zoom || self->cache_selected != options->selected)
+  if (self->cache_node == NULL || self->cache_zoom != self->vp.zoom || self->cache_selected != options->selected)
     return FALSE;
   double ox = (self->vp.x - self->cache_x) * self->vp.zoom;
   double oy = (self->vp.y - self->cache_y) * self->vp.zoom;
@@ -388,8 +443,15 @@ fb_graph_view_snapshot (GtkWidget *widget, GtkSnapshot *snapshot)
   fb_graph_paint_options_init (&options);
   options.legend = TRUE;
   FbSnapshot *snap = current_snapshot (self);
-  FbInstr *sel = fb_document_find_instr (snap ? snap->module : NULL, fb_document_get_selected (self->doc));
-  options.selected = sel ? sel->id : fb_document_get_selected (self->doc);
+  int64_t want = fb_document_get_selected (self->doc);
+  if (self->sel_module == NULL || self->sel_module != (snap ? snap->module : NULL) || self->sel_doc != want)
+    {
+      FbInstr *sel = fb_document_find_instr (snap ? snap->module : NULL, want);
+      self->sel_module = snap ? snap->module : NULL;
+      self->sel_doc = want;
+      self->sel_shown = sel ? sel->id : want;
+    }
+  options.selected = self->sel_shown;
 
   self->vp.height = height;
   if (split (self))
@@ -420,25 +482,46 @@ fb_graph_view_snapshot (GtkWidget *widget, GtkSnapshot *snapshot)
   self->vp.width = width;
   if (!cache_covers (self, &options))
     render_cache (self, &options);
-  if (self->cache)
+  if (self->cache_node)
     {
+      /* A pan only moves the cached picture. */
       gtk_snapshot_push_clip (snapshot, &GRAPHENE_RECT_INIT (0, 0, width, height));
-      gtk_snapshot_append_texture (snapshot, self->cache,
-                                   &GRAPHENE_RECT_INIT ((self->cache_x - self->vp.x) * self->vp.zoom,
-                                                        (self->cache_y - self->vp.y) * self->vp.zoom,
-                                                        self->cache_w, self->cache_h));
+      gtk_snapshot_save (snapshot);
+      gtk_snapshot_translate (snapshot, &GRAPHENE_POINT_INIT ((self->cache_x - self->vp.x) * self->vp.zoom,
+                                                              (self->cache_y - self->vp.y) * self->vp.zoom));
+      gtk_snapshot_append_node (snapshot, self->cache_node);
+      gtk_snapshot_restore (snapshot);
       gtk_snapshot_pop (snapshot);
     }
-  cairo_t *cr = gtk_snapshot_append_cairo (snapshot, &GRAPHENE_RECT_INIT (0, 0, width, height));
-  if (self->cache == NULL)
-    paint_content (self, cr, &self->vp, &options);
-  /* The legend stays in the corner: paint it alone, over the picture,
-   * through a viewport that shows no node. */
-  FbViewport nowhere = self->vp;
-  nowhere.x = nowhere.y = -1e12;
-  options.skip_background = TRUE;
-  fb_paint_graph (cr, layout, &nowhere, &options);
-  cairo_destroy (cr);
+  else
+    {
+      cairo_t *cr = gtk_snapshot_append_cairo (snapshot, &GRAPHENE_RECT_INIT (0, 0, width, height));
+      paint_content (self, cr, &self->vp, &options);
+      cairo_destroy (cr);
+    }
+
+  /* The legend stays in the corner: it is painted alone, over the picture,
+   * through a viewport that shows no node, into a node of its own size
+   * that is kept until the layout or the size changes. */
+  if (self->legend_node == NULL || self->legend_layout != layout || self->legend_width != width ||
+      self->legend_height != height)
+    {
+      g_clear_pointer (&self->legend_node, gsk_render_node_unref);
+      GtkSnapshot *sub = gtk_snapshot_new ();
+      double lh = MIN (LEGEND_HEIGHT, height), lw = MIN (LEGEND_WIDTH, width);
+      cairo_t *cr = gtk_snapshot_append_cairo (sub, &GRAPHENE_RECT_INIT (0, height - lh, lw, lh));
+      FbViewport nowhere = self->vp;
+      nowhere.x = nowhere.y = -1e12;
+      options.skip_background = TRUE;
+      fb_paint_graph (cr, layout, &nowhere, &options);
+      cairo_destroy (cr);
+      self->legend_node = gtk_snapshot_free_to_node (sub);
+      self->legend_layout = layout;
+      self->legend_width = width;
+      self->legend_height = height;
+    }
+  if (self->legend_node)
+    gtk_snapshot_append_node (snapshot, self->legend_node);
 }
 
 static void
@@ -587,7 +670,7 @@ fb_graph_view_dispose (GObject *object)
   FbGraphView *self = FB_GRAPH_VIEW (object);
 
   fb_graph_view_set_document (self, NULL);
-  g_clear_object (&self->cache);
+  drop_cache (self);
   G_OBJECT_CLASS (fb_graph_view_parent_class)->dispose (object);
 }
 

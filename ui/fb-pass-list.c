@@ -2,8 +2,11 @@
  *
  * The pass pipeline pane. Rows are built once per document and updated in
  * place when the pipeline reruns, so toggling a pass keeps the focus and the
- * scroll position where they were. Errors from a rerun (a pass that fails
- * on this module) are reported through the "error" signal.
+ * scroll position where they were. Toggling a pass reruns the pipeline in
+ * the background: a spinner turns in the header meanwhile and the rows
+ * keep the old counts until the new snapshots land. Errors from a rerun
+ * (a pass that fails on this module) are reported through the "error"
+ * signal.
  */
 #include "fb-pass-list.h"
 
@@ -16,14 +19,16 @@ struct _FbPassList
   /* children */
   GtkWidget  *box;
   GtkWidget  *list;
+  GtkWidget  *spinner;
 
   /* borrowed */
   FbDocument *doc;
-  gulong      changed_id, current_id;
+  gulong      changed_id, current_id, busy_id, done_id;
 
   /* owned */
   GPtrArray  *rows;       /* of Row* */
   gboolean    updating;
+  gboolean    loading;    /* the window is loading a model */
 };
 
 typedef struct {
@@ -40,12 +45,6 @@ static guint signals[N_SIGNALS];
 G_DEFINE_FINAL_TYPE (FbPassList, fb_pass_list, GTK_TYPE_WIDGET)
 
 static void
-report (FbPassList *self, GError *error)
-{
-  g_signal_emit (self, signals[ERROR], 0, error->message);
-}
-
-static void
 update_rows (FbPassList *self)
 {
   self->updating = TRUE;
@@ -59,9 +58,13 @@ update_rows (FbPassList *self)
                                                  s->stats.instructions, s->stats.kernels);
       gtk_label_set_text (GTK_LABEL (r->counts), counts);
       gtk_widget_set_visible (r->mark, s->changed && s->enabled);
+      /* The boxes follow the pipeline, which a rerun still in flight has
+       * already changed; the counts follow the snapshots shown. */
+      FbPipeline *p = fb_document_get_pipeline (self->doc);
+      gboolean on = r->index > 0 && r->index <= p->n ? p->entries[r->index - 1].enabled : s->enabled;
       if (r->check)
-        gtk_check_button_set_active (GTK_CHECK_BUTTON (r->check), s->enabled);
-      gtk_widget_set_opacity (r->row, r->check && !s->enabled ? 0.55 : 1.0);
+        gtk_check_button_set_active (GTK_CHECK_BUTTON (r->check), on);
+      gtk_widget_set_opacity (r->row, r->check && !on ? 0.55 : 1.0);
     }
   GtkListBoxRow *row = gtk_list_box_get_row_at_index (GTK_LIST_BOX (self->list),
                                                       fb_document_get_current (self->doc));
@@ -76,21 +79,42 @@ on_toggled (GtkCheckButton *check, FbPassList *self)
   if (self->updating || self->doc == NULL)
     return;
   int entry = GPOINTER_TO_INT (g_object_get_data (G_OBJECT (check), "entry"));
-  g_autoptr (GError) error = NULL;
-  if (!fb_document_set_pass_enabled (self->doc, entry, gtk_check_button_get_active (check), &error))
-    {
-      report (self, error);
-      update_rows (self);
-    }
+  fb_document_set_pass_enabled_async (self->doc, entry, gtk_check_button_get_active (check));
 }
 
 static void
 on_run_to (GtkButton *button, FbPassList *self)
 {
   int entry = GPOINTER_TO_INT (g_object_get_data (G_OBJECT (button), "entry"));
-  g_autoptr (GError) error = NULL;
-  if (self->doc && !fb_document_run_to (self->doc, entry, &error))
-    report (self, error);
+  if (self->doc)
+    fb_document_run_to_async (self->doc, entry);
+}
+
+static void
+update_spinner (FbPassList *self)
+{
+  if (self->spinner == NULL)
+    return;
+  gboolean busy = self->loading || (self->doc && fb_document_is_busy (self->doc));
+  gtk_widget_set_visible (self->spinner, busy);
+  gtk_spinner_set_spinning (GTK_SPINNER (self->spinner), busy);
+  gtk_widget_set_tooltip_text (self->spinner, self->loading ? _("Loading the model…") : _("Running the passes…"));
+}
+
+static void
+on_busy (FbDocument *doc, GParamSpec *pspec, FbPassList *self)
+{
+  update_spinner (self);
+}
+
+static void
+on_rerun_done (FbDocument *doc, const char *message, FbPassList *self)
+{
+  if (message == NULL)
+    return;
+  g_signal_emit (self, signals[ERROR], 0, message);
+  /* The document put the old flags back: show them. */
+  update_rows (self);
 }
 
 static Row *
@@ -201,6 +225,8 @@ fb_pass_list_set_document (FbPassList *self, FbDocument *doc)
     {
       g_clear_signal_handler (&self->changed_id, self->doc);
       g_clear_signal_handler (&self->current_id, self->doc);
+      g_clear_signal_handler (&self->busy_id, self->doc);
+      g_clear_signal_handler (&self->done_id, self->doc);
       g_clear_object (&self->doc);
     }
   if (doc)
@@ -208,8 +234,26 @@ fb_pass_list_set_document (FbPassList *self, FbDocument *doc)
       self->doc = g_object_ref (doc);
       self->changed_id = g_signal_connect (doc, "changed", G_CALLBACK (on_changed), self);
       self->current_id = g_signal_connect (doc, "notify::current", G_CALLBACK (on_current), self);
+      self->busy_id = g_signal_connect (doc, "notify::busy", G_CALLBACK (on_busy), self);
+      self->done_id = g_signal_connect (doc, "rerun-done", G_CALLBACK (on_rerun_done), self);
     }
+  update_spinner (self);
   rebuild (self);
+}
+
+void
+fb_pass_list_set_loading (FbPassList *self, gboolean loading)
+{
+  g_return_if_fail (FB_IS_PASS_LIST (self));
+  self->loading = loading;
+  update_spinner (self);
+}
+
+gboolean
+fb_pass_list_is_busy (FbPassList *self)
+{
+  g_return_val_if_fail (FB_IS_PASS_LIST (self), FALSE);
+  return self->spinner != NULL && gtk_widget_get_visible (self->spinner);
 }
 
 void
@@ -251,6 +295,7 @@ fb_pass_list_dispose (GObject *object)
   FbPassList *self = FB_PASS_LIST (object);
 
   fb_pass_list_set_document (self, NULL);
+  self->spinner = NULL;
   g_clear_pointer (&self->box, gtk_widget_unparent);
   G_OBJECT_CLASS (fb_pass_list_parent_class)->dispose (object);
 }
@@ -301,6 +346,9 @@ fb_pass_list_init (FbPassList *self)
   gtk_label_set_xalign (GTK_LABEL (title), 0);
   gtk_widget_set_hexpand (title, TRUE);
   gtk_box_append (GTK_BOX (bar), title);
+  self->spinner = gtk_spinner_new ();
+  gtk_widget_set_visible (self->spinner, FALSE);
+  gtk_box_append (GTK_BOX (bar), self->spinner);
   GtkWidget *prev = gtk_button_new_from_icon_name ("go-up-symbolic");
   gtk_widget_set_tooltip_text (prev, _("Previous pass (Alt+Up)"));
   gtk_actionable_set_action_name (GTK_ACTIONABLE (prev), "passes.previous");

@@ -19,6 +19,11 @@ G_DECLARE_FINAL_TYPE (FbPassList, fb_pass_list, FB, PASS_LIST, GtkWidget)
 
 GtkWidget *fb_pass_list_new          (void);
 void       fb_pass_list_set_document (FbPassList *self, FbDocument *doc);
+/* Shows the busy spinner while the window loads a model (it also turns
+ * while the document reruns its pipeline in the background). */
+void       fb_pass_list_set_loading  (FbPassList *self, gboolean loading);
+/* Whether the busy spinner is showing. */
+gboolean   fb_pass_list_is_busy      (FbPassList *self);
 /* Steps to the previous (-1) or next (+1) snapshot. */
 void       fb_pass_list_step         (FbPassList *self, int delta);
 /* The check box of pipeline entry @entry (for tests and accessibility). */

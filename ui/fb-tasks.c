@@ -277,7 +277,9 @@ fb_tasks_start (FbTasks *self, FbTaskKind kind, FbModule *a, FbModule *b, const 
   self->last_done = 0;
   self->fraction = 0;
   self->cancellable = g_cancellable_new ();
-  self->poll_id = g_timeout_add (100, poll_progress, self);
+  /* Four times a second: every update repaints the window, which is not
+   * cheap with a software renderer. */
+  self->poll_id = g_timeout_add (250, poll_progress, self);
 
   g_autoptr (GTask) task = g_task_new (self, self->cancellable, on_done, NULL);
   g_task_set_source_tag (task, fb_tasks_start);

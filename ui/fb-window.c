@@ -8,6 +8,7 @@
 #include "fb-window.h"
 
 #include <glib/gi18n.h>
+#include <pango/pangocairo.h>
 
 #include "fb-paint.h"
 
@@ -38,6 +39,8 @@ struct _FbWindow
   GSettings    *settings;       /* NULL when the schema is not installed */
   GtkNativeDialog *chooser;
   gulong        doc_changed_id;
+  GCancellable *load_cancellable; /* of the newest background load; NULL when none */
+  guint         load_generation;
   gboolean      panes_restored[3];
   int           panes_set[3];   /* last position we set; the user moved the pane when it differs */
 };
@@ -229,7 +232,12 @@ set_document (FbWindow *self, FbDocument *doc)
     g_clear_signal_handler (&self->doc_changed_id, self->doc);
   g_set_object (&self->doc, doc);
   if (doc)
-    self->doc_changed_id = g_signal_connect_swapped (doc, "changed", G_CALLBACK (save_passes), self);
+    {
+      self->doc_changed_id = g_signal_connect_swapped (doc, "changed", G_CALLBACK (save_passes), self);
+      /* Background layouts measure labels as the graph view does. */
+      PangoContext *pango = gtk_widget_get_pango_context (GTK_WIDGET (self->graph_view));
+      fb_document_set_resolution (doc, pango_cairo_context_get_resolution (pango));
+    }
   fb_pass_list_set_document (self->pass_list, doc);
   fb_graph_view_set_document (self->graph_view, doc);
   fb_inspector_set_document (self->inspector, doc);
@@ -237,28 +245,27 @@ set_document (FbWindow *self, FbDocument *doc)
   update_task_actions (self);
 }
 
-gboolean
-fb_window_open_file (FbWindow *self, const char *path, GError **error)
+/* Parses @path and runs the saved pass configuration on it, or every pass
+ * when that configuration does not suit the module. Any thread. */
+static FbDocument *
+load_document (const char *path, const char *spec, GError **error)
 {
-  g_return_val_if_fail (FB_IS_WINDOW (self), FALSE);
-  g_return_val_if_fail (path != NULL, FALSE);
-
   g_autoptr (GError) local = NULL;
-  g_autofree char *spec = spec_from_settings (self);
-  g_autoptr (FbDocument) doc = fb_document_new_from_file (path, spec, &local);
+  FbDocument *doc = fb_document_new_from_file (path, spec, &local);
+  /* The saved pass configuration may not suit this module: try them all. */
   if (doc == NULL && spec && local && local->code != FB_ERROR_PARSE && local->code != FB_ERROR_IO)
     {
-      /* The saved pass configuration may not suit this module: try them all. */
       g_clear_error (&local);
       doc = fb_document_new_from_file (path, NULL, &local);
     }
   if (doc == NULL)
-    {
-      show_error (self, local->message);
-      g_propagate_error (error, g_steal_pointer (&local));
-      return FALSE;
-    }
+    g_propagate_error (error, g_steal_pointer (&local));
+  return doc;
+}
 
+static void
+adopt_document (FbWindow *self, FbDocument *doc, const char *path)
+{
   set_document (self, doc);
   g_autofree char *base = fb_document_dup_basename (doc);
   g_autofree char *title = g_strdup_printf (_("%s — Fusebox"), base);
@@ -273,7 +280,113 @@ fb_window_open_file (FbWindow *self, const char *path, GError **error)
   if (g_get_application_name ())
     gtk_recent_manager_add_item (gtk_recent_manager_get_default (), uri);
   rebuild_recent_menu (self);
+}
+
+gboolean
+fb_window_open_file (FbWindow *self, const char *path, GError **error)
+{
+  g_return_val_if_fail (FB_IS_WINDOW (self), FALSE);
+  g_return_val_if_fail (path != NULL, FALSE);
+
+  g_autoptr (GError) local = NULL;
+  g_autofree char *spec = spec_from_settings (self);
+  /* This file wins over one still loading in the background. */
+  if (self->load_cancellable)
+    {
+      self->load_generation++;
+      g_cancellable_cancel (self->load_cancellable);
+      g_clear_object (&self->load_cancellable);
+      fb_pass_list_set_loading (self->pass_list, FALSE);
+    }
+  g_autoptr (FbDocument) doc = load_document (path, spec, &local);
+  if (doc == NULL)
+    {
+      show_error (self, local->message);
+      g_propagate_error (error, g_steal_pointer (&local));
+      return FALSE;
+    }
+  adopt_document (self, doc, path);
   return TRUE;
+}
+
+typedef struct {
+  char  *path;
+  char  *spec;
+  guint  generation;
+  double resolution;     /* of the graph view, for the layout made with the model */
+} LoadData;
+
+static void
+load_data_free (LoadData *d)
+{
+  g_free (d->path);
+  g_free (d->spec);
+  g_free (d);
+}
+
+static void
+load_worker (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
+{
+  LoadData *d = task_data;
+  GError *error = NULL;
+  FbDocument *doc = load_document (d->path, d->spec, &error);
+  if (doc == NULL)
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+  fb_document_prepare_layout (doc, d->resolution);
+  g_task_return_pointer (task, doc, g_object_unref);
+}
+
+static void
+load_done (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  FbWindow *self = FB_WINDOW (source);
+  LoadData *d = g_task_get_task_data (G_TASK (res));
+  g_autoptr (GError) error = NULL;
+  g_autoptr (FbDocument) doc = g_task_propagate_pointer (G_TASK (res), &error);
+
+  /* Dropped: the window closed, or another file was opened after this one. */
+  if (g_cancellable_is_cancelled (g_task_get_cancellable (G_TASK (res))) || d->generation != self->load_generation)
+    return;
+  g_clear_object (&self->load_cancellable);
+  fb_pass_list_set_loading (self->pass_list, FALSE);
+  if (doc == NULL)
+    show_error (self, error->message);
+  else
+    adopt_document (self, doc, d->path);
+}
+
+void
+fb_window_open_file_async (FbWindow *self, const char *path)
+{
+  g_return_if_fail (FB_IS_WINDOW (self));
+  g_return_if_fail (path != NULL);
+
+  LoadData *d = g_new0 (LoadData, 1);
+  d->path = g_strdup (path);
+  d->spec = spec_from_settings (self);
+  d->generation = ++self->load_generation;
+  d->resolution = pango_cairo_context_get_resolution (gtk_widget_get_pango_context (GTK_WIDGET (self->graph_view)));
+  if (self->load_cancellable)
+    g_cancellable_cancel (self->load_cancellable);
+  g_clear_object (&self->load_cancellable);
+  self->load_cancellable = g_cancellable_new ();
+  fb_pass_list_set_loading (self->pass_list, TRUE);
+
+  g_autoptr (GTask) task = g_task_new (self, self->load_cancellable, load_done, NULL);
+  g_task_set_source_tag (task, fb_window_open_file_async);
+  g_task_set_task_data (task, d, (GDestroyNotify) load_data_free);
+  g_task_set_check_cancellable (task, FALSE);
+  g_task_run_in_thread (task, load_worker);
+}
+
+gboolean
+fb_window_is_loading (FbWindow *self)
+{
+  g_return_val_if_fail (FB_IS_WINDOW (self), FALSE);
+  return self->load_cancellable != NULL;
 }
 
 static void
@@ -287,7 +400,7 @@ open_gfile (FbWindow *self, GFile *file)
       show_error (self, msg);
       return;
     }
-  fb_window_open_file (self, path, NULL);
+  fb_window_open_file_async (self, path);
 }
 
 static void
@@ -596,6 +709,11 @@ fb_window_dispose (GObject *object)
     {
       gtk_native_dialog_destroy (self->chooser);
       g_clear_object (&self->chooser);
+    }
+  if (self->load_cancellable)
+    {
+      g_cancellable_cancel (self->load_cancellable);
+      g_clear_object (&self->load_cancellable);
     }
   if (self->tasks)
     {

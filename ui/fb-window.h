@@ -31,6 +31,13 @@ FbWindow     *fb_window_new (GtkApplication *app);
  * and the model shown before stays loaded. */
 gboolean      fb_window_open_file (FbWindow *self, const char *path, GError **error);
 
+/* Loads @path on a worker thread (parse, passes); the model shown stays
+ * until the new one lands, and the pass list shows a spinner meanwhile.
+ * Errors go to the messages tab. Opening another file drops this one. */
+void          fb_window_open_file_async (FbWindow *self, const char *path);
+/* A background load is in flight. */
+gboolean      fb_window_is_loading      (FbWindow *self);
+
 /* Starts Run, Bench or Profile. @backend NULL and @steps 0 take the
  * settings; an unavailable backend falls back to the interpreter with a
  * warning in the messages tab. */
