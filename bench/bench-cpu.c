@@ -20,6 +20,7 @@
 #include <string.h>
 #include <cblas.h>
 
+#include "bench-common.h"
 #include "fb-backend.h"
 #include "fb-hlo.h"
 #include "fb-pass.h"
@@ -63,15 +64,7 @@ print_stats (const char *what, double *v, int n, const char *unit)
 static void
 print_machine (void)
 {
-  g_autofree char *cpuinfo = NULL;
-  char model[256] = "unknown";
-  if (g_file_get_contents ("/proc/cpuinfo", &cpuinfo, NULL, NULL))
-    {
-      const char *m = strstr (cpuinfo, "model name");
-      if (m && (m = strchr (m, ':')))
-        sscanf (m + 1, " %255[^\n]", model);
-    }
-  printf ("machine: %s, %u cores\n", model, g_get_num_processors ());
+  fb_bench_print_machine ();
   /* The features that matter for these kernels, not LLVM's whole list. */
   g_auto (GStrv) feats = g_strsplit (fb_cpu_host_features (), ",", -1);
   g_autoptr (GString) isa = g_string_new (NULL);
