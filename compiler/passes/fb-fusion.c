@@ -62,7 +62,24 @@ typedef struct {
   GHashTable    *names;        /* names in the fused computation @named -> count */
   FbComputation *named;
   int            named_count;  /* its instructions when @names was last right */
+  GHashTable    *provs;        /* fusion -> ProvOf, for absorb_prov */
 } PassState;
+
+/* The provenance of a fusion that keeps absorbing producers: its ids as a
+ * set (the ids themselves as keys, pointers being as wide as ids where this
+ * is used), and an array with room to append in place. */
+typedef struct {
+  int64_t    *ids;             /* the array the fusion's prov points at */
+  int         n, cap;
+  GHashTable *set;
+} ProvOf;
+
+static void
+prov_of_free (ProvOf *p)
+{
+  g_hash_table_unref (p->set);
+  g_free (p);
+}
 
 typedef struct {
   int      n_instrs;           /* of the computation when found */
@@ -77,6 +94,7 @@ pass_state_free (PassState *st)
   g_hash_table_unref (st->comp_names);
   g_hash_table_unref (st->names);
   g_hash_table_unref (st->reduces);
+  g_hash_table_unref (st->provs);
   g_free (st);
 }
 
@@ -125,6 +143,7 @@ _fb_fusion_pass_begin (FbModule *module)
   st->comp_names = g_hash_table_new (g_str_hash, g_str_equal);
   st->names = g_hash_table_new (g_str_hash, g_str_equal);
   st->reduces = g_hash_table_new_full (NULL, NULL, NULL, g_free);
+  st->provs = g_hash_table_new_full (NULL, NULL, NULL, (GDestroyNotify) prov_of_free);
   for (int c = 0; c < module->n_comps; c++)
     comp_name_count (st, module->comps[c]->name, +1);
   g_private_replace (&pass_state, st);
@@ -325,6 +344,134 @@ _fb_fusion_reaches (FbInstr *from, FbInstr *to)
   return FALSE;
 }
 
+struct _FbFusionRelated {
+  FbComputation *comp;
+  gboolean       bounded;   /* positions in an order with operands first */
+  gintptr        lo, hi;    /* of the candidates */
+  GPtrArray     *group;
+  GHashTable    *index;     /* member -> its first index + 1 */
+  GHashTable    *below;     /* instr -> 1 + the first member it depends on */
+  GHashTable    *above;     /* instr -> 1 + the first member that depends on it */
+};
+
+FbFusionRelated *
+_fb_fusion_related_new (FbComputation *comp, FbInstr *const *candidates, int n)
+{
+  FbFusionRelated *rel = g_new0 (FbFusionRelated, 1);
+  rel->comp = comp;
+  rel->group = g_ptr_array_new ();
+  rel->index = g_hash_table_new (NULL, NULL);
+  rel->below = g_hash_table_new (NULL, NULL);
+  rel->above = g_hash_table_new (NULL, NULL);
+  rel->bounded = g_private_get (&pass_state) != NULL;
+  for (int k = 0; k < n && rel->bounded; k++)
+    rel->bounded = candidates[k]->parent == comp;
+  if (rel->bounded)
+    {
+      ensure_numbered (comp);
+      rel->bounded = positions_topological (comp);
+    }
+  rel->lo = G_MAXSSIZE;
+  rel->hi = G_MINSSIZE;
+  for (int k = 0; k < n && rel->bounded; k++)
+    {
+      rel->lo = MIN (rel->lo, position (candidates[k]));
+      rel->hi = MAX (rel->hi, position (candidates[k]));
+    }
+  return rel;
+}
+
+void
+_fb_fusion_related_free (FbFusionRelated *rel)
+{
+  if (rel == NULL)
+    return;
+  g_ptr_array_unref (rel->group);
+  g_hash_table_unref (rel->index);
+  g_hash_table_unref (rel->below);
+  g_hash_table_unref (rel->above);
+  g_free (rel);
+}
+
+/* Labels with @label everything reachable from @m along users (@down) or
+ * operands within the bounds that has no label yet. What a labelled
+ * instruction reaches is labelled already, with the same or an earlier
+ * member, so the walk stops there. */
+static void
+related_walk (FbFusionRelated *rel, FbInstr *m, gboolean down, int label)
+{
+  GHashTable *table = down ? rel->below : rel->above;
+  g_autoptr (GPtrArray) stack = g_ptr_array_new ();
+  g_ptr_array_add (stack, m);
+  while (stack->len > 0)
+    {
+      FbInstr *x = g_ptr_array_steal_index_fast (stack, stack->len - 1);
+      int n = down ? x->n_users : x->n_operands;
+      for (int k = 0; k < n; k++)
+        {
+          FbInstr *y = down ? x->users[k] : x->operands[k];
+          if (y == NULL || y->parent != rel->comp || (down ? position (y) > rel->hi : position (y) < rel->lo)
+              || g_hash_table_contains (table, y))
+            continue;
+          g_hash_table_insert (table, y, GINT_TO_POINTER (label + 1));
+          g_ptr_array_add (stack, y);
+        }
+    }
+}
+
+void
+_fb_fusion_related_add (FbFusionRelated *rel, FbInstr *member)
+{
+  int label = rel->group->len;
+  g_ptr_array_add (rel->group, member);
+  if (!g_hash_table_contains (rel->index, member))
+    g_hash_table_insert (rel->index, member, GINT_TO_POINTER (label + 1));
+  if (!rel->bounded)
+    return;
+  related_walk (rel, member, TRUE, label);
+  related_walk (rel, member, FALSE, label);
+}
+
+int
+_fb_fusion_related_first (FbFusionRelated *rel, FbInstr *s, gboolean *s_depends)
+{
+  if (!rel->bounded)
+    {
+      for (guint g = 0; g < rel->group->len; g++)
+        {
+          FbInstr *o = g_ptr_array_index (rel->group, g);
+          if (_fb_fusion_reaches (o, s))
+            {
+              *s_depends = TRUE;
+              return g;
+            }
+          if (_fb_fusion_reaches (s, o))
+            {
+              *s_depends = FALSE;
+              return g;
+            }
+        }
+      return -1;
+    }
+  int self = GPOINTER_TO_INT (g_hash_table_lookup (rel->index, s)) - 1;
+  int below = GPOINTER_TO_INT (g_hash_table_lookup (rel->below, s)) - 1;
+  int above = GPOINTER_TO_INT (g_hash_table_lookup (rel->above, s)) - 1;
+  /* A member reaches itself: it counts as @s depending on it. */
+  if (self >= 0 && (below < 0 || self < below))
+    below = self;
+  if (below >= 0 && (above < 0 || below < above))
+    {
+      *s_depends = TRUE;
+      return below;
+    }
+  if (above >= 0)
+    {
+      *s_depends = FALSE;
+      return above;
+    }
+  return -1;
+}
+
 /* Positions: the instructions of a computation numbered in order, in
  * their scratch fields, with gaps, so that the few instructions a build
  * inserts get positions of their own without renumbering everything.
@@ -469,6 +616,78 @@ _fb_fusion_toposort (FbComputation *comp)
   for (guint k = 0; k < order->len; k++)
     fb_instr_move_before (g_ptr_array_index (order, k), NULL);
   positions_stale (comp);
+}
+
+/* The same order _fb_fusion_toposort gives, computed only over the
+ * instructions from @from to @to (in list order), when those are the only
+ * ones out of order: every instruction before @from and after @to already
+ * follows its operands, and none in between reads one after @to. The
+ * depth-first walk then leaves everything outside the span where it is, so
+ * only the span is sorted, and its instructions trade their positions. */
+static void
+toposort_span (FbComputation *comp, FbInstr *from, FbInstr *to)
+{
+  g_autoptr (GPtrArray) span = g_ptr_array_new ();
+  for (FbInstr *i = from; i; i = i->next)
+    {
+      g_ptr_array_add (span, i);
+      if (i == to)
+        break;
+    }
+  FbInstr *after = to->next;
+  g_autoptr (GArray) slots = g_array_sized_new (FALSE, FALSE, sizeof (gintptr), span->len);
+  /* A span instruction's scratch holds its index + 1 while it is pending,
+   * 0 once emitted; its position is kept in @slots meanwhile. */
+  for (guint k = 0; k < span->len; k++)
+    {
+      FbInstr *i = g_ptr_array_index (span, k);
+      gintptr pos = position (i);
+      g_array_append_val (slots, pos);
+      set_position (i, (gintptr) k + 1);
+    }
+  g_autoptr (GPtrArray) order = g_ptr_array_sized_new (span->len);
+  g_autoptr (GPtrArray) stack = g_ptr_array_new ();
+  g_autoptr (GArray) next_op = g_array_new (FALSE, FALSE, sizeof (int));
+  g_autofree guint8 *pending = g_new (guint8, span->len);
+  memset (pending, 1, span->len);
+#define IN_SPAN(x) ((x) != NULL && (x)->parent == comp && position (x) >= 1 && position (x) <= (gintptr) span->len \
+                    && g_ptr_array_index (span, position (x) - 1) == (x))
+  for (guint s = 0; s < span->len; s++)
+    {
+      FbInstr *i = g_ptr_array_index (span, s);
+      if (!pending[s])
+        continue;
+      pending[s] = 0;
+      int zero = 0;
+      g_ptr_array_add (stack, i);
+      g_array_append_val (next_op, zero);
+      while (stack->len > 0)
+        {
+          FbInstr *x = g_ptr_array_index (stack, stack->len - 1);
+          int *k = &g_array_index (next_op, int, next_op->len - 1);
+          if (*k < x->n_operands)
+            {
+              FbInstr *o = x->operands[(*k)++];
+              if (IN_SPAN (o) && pending[position (o) - 1])
+                {
+                  pending[position (o) - 1] = 0;
+                  g_ptr_array_add (stack, o);
+                  g_array_append_val (next_op, zero);
+                }
+              continue;
+            }
+          g_ptr_array_add (order, x);
+          g_ptr_array_set_size (stack, stack->len - 1);
+          g_array_set_size (next_op, next_op->len - 1);
+        }
+    }
+#undef IN_SPAN
+  for (guint k = 0; k < order->len; k++)
+    {
+      FbInstr *x = g_ptr_array_index (order, k);
+      fb_instr_move_before (x, after);
+      set_position (x, g_array_index (slots, gintptr, k));
+    }
 }
 
 /* ------------------------------------------------------------- users */
@@ -905,6 +1124,7 @@ _fb_fusion_plan_build (FbFusionPlan *plan, FbFusionKind kind)
   FbModule *module = comp->module;
   FbArena *arena = module->arena;
   ensure_numbered (comp);
+  gboolean was_topological = positions_topological (comp);
   g_autoptr (GPtrArray) members = g_ptr_array_copy (plan->members, NULL, NULL);
   g_ptr_array_sort (members, by_position);
 
@@ -1011,6 +1231,7 @@ _fb_fusion_plan_build (FbFusionPlan *plan, FbFusionKind kind)
    * stands where the last member stood: users before that need a reorder. */
   gintptr last_pos = position (last);
   gboolean reorder = FALSE;
+  FbInstr *first_late = NULL;   /* the earliest user standing before the fusion */
   g_autofree FbInstr **placed = g_new0 (FbInstr *, outputs->len + 1);
   int n_placed = 0;
   placed[n_placed++] = fusion;
@@ -1019,7 +1240,11 @@ _fb_fusion_plan_build (FbFusionPlan *plan, FbFusionKind kind)
       FbInstr *m = g_ptr_array_index (outputs, k);
       for (int u = 0; u < m->n_users; u++)
         if (member_kind (plan, m->users[u]) != MEMBER && position (m->users[u]) < last_pos)
-          reorder = TRUE;
+          {
+            reorder = TRUE;
+            if (first_late == NULL || position (m->users[u]) < position (first_late))
+              first_late = m->users[u];
+          }
       FbInstr *target = fusion;
       if (outputs->len > 1)
         {
@@ -1082,7 +1307,12 @@ _fb_fusion_plan_build (FbFusionPlan *plan, FbFusionKind kind)
   g_ptr_array_unref (b.outer_ops);
   g_ptr_array_unref (b.param_list);
 
-  if (reorder)
+  /* In an order that had operands first, only the users that now stand
+   * before the fusion are out of order: sort from the first of them to
+   * the fusion's last get-tuple-element. */
+  if (reorder && was_topological && positions_topological (comp) && first_late->parent == comp)
+    toposort_span (comp, first_late, placed[n_placed - 1]);
+  else if (reorder)
     _fb_fusion_toposort (comp);
   return fusion;
 }
@@ -1441,6 +1671,56 @@ free_name (FbComputation *comp, const char *name)
     }
 }
 
+/* Adds the ids of @p's provenance that @fusion lacks, in order, as
+ * fb_instr_add_prov does; during a pass without copying the whole list
+ * each time a fusion grows by one producer. */
+static void
+absorb_prov (FbInstr *fusion, const FbInstr *p)
+{
+  PassState *st = g_private_get (&pass_state);
+  if (st == NULL || sizeof (gpointer) < sizeof (int64_t))
+    {
+      fb_instr_add_prov (fusion, p->n_prov, p->prov);
+      return;
+    }
+#define ID_KEY(id) ((gpointer) (guintptr) (id))
+  ProvOf *po = g_hash_table_lookup (st->provs, fusion);
+  if (po != NULL && (po->ids != fusion->prov || po->n != fusion->n_prov))
+    {
+      g_hash_table_remove (st->provs, fusion);   /* changed elsewhere */
+      po = NULL;
+    }
+  if (po == NULL)
+    {
+      po = g_new0 (ProvOf, 1);
+      po->set = g_hash_table_new (NULL, NULL);
+      po->n = fusion->n_prov;
+      po->cap = MAX (16, fusion->n_prov * 2);
+      po->ids = fb_arena_new0 (fusion->parent->module->arena, int64_t, po->cap);
+      memcpy (po->ids, fusion->prov, sizeof (int64_t) * fusion->n_prov);
+      for (int k = 0; k < fusion->n_prov; k++)
+        g_hash_table_add (po->set, ID_KEY (fusion->prov[k]));
+      fusion->prov = po->ids;
+      g_hash_table_insert (st->provs, fusion, po);
+    }
+  for (int i = 0; i < p->n_prov; i++)
+    {
+      if (!g_hash_table_add (po->set, ID_KEY (p->prov[i])))
+        continue;
+      if (po->n == po->cap)
+        {
+          po->cap *= 2;
+          int64_t *ids = fb_arena_new0 (fusion->parent->module->arena, int64_t, po->cap);
+          memcpy (ids, po->ids, sizeof (int64_t) * po->n);
+          po->ids = ids;
+        }
+      po->ids[po->n++] = p->prov[i];
+    }
+#undef ID_KEY
+  fusion->prov = po->ids;
+  fusion->n_prov = po->n;
+}
+
 /* Moves (or, with @duplicate, copies) the plain instruction @p, an operand
  * of @fusion, into the fused computation, without rebuilding it: the
  * parameters that stood for @p now read the copy, and @p's own operands
@@ -1526,7 +1806,7 @@ _fb_fusion_absorb (FbInstr *fusion, FbInstr *p, gboolean duplicate)
         p->users[u] = p->users[--p->n_users];
         break;
       }
-  fb_instr_add_prov (fusion, p->n_prov, p->prov);
+  absorb_prov (fusion, p);
   if (!duplicate && p->n_users == 0)
     {
       fb_instr_remove (p);

@@ -108,6 +108,22 @@ FbInstr      *_fb_fusion_absorb (FbInstr *fusion, FbInstr *p, gboolean duplicate
 /* Does @to depend on @from (a path of operand edges from @from to @to)? */
 gboolean      _fb_fusion_reaches (FbInstr *from, FbInstr *to);
 
+/* Dependences between a growing group of instructions of one computation
+ * and candidates to join it, for a group that is checked many times
+ * while the computation does not change. _fb_fusion_related_first gives
+ * the index of the first member (in the order added) that @s depends on
+ * (*s_depends TRUE) or that depends on @s (FALSE), or -1: the same answer
+ * as asking _fb_fusion_reaches both ways for each member in turn. Every
+ * @s asked about must be one of the @candidates given at creation. */
+typedef struct _FbFusionRelated FbFusionRelated;
+
+FbFusionRelated *_fb_fusion_related_new   (FbComputation *comp, FbInstr *const *candidates, int n);
+void             _fb_fusion_related_free  (FbFusionRelated *rel);
+void             _fb_fusion_related_add   (FbFusionRelated *rel, FbInstr *member);
+int              _fb_fusion_related_first (FbFusionRelated *rel, FbInstr *s, gboolean *s_depends);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (FbFusionRelated, _fb_fusion_related_free)
+
 /* Reorders @comp so that every instruction follows its operands, keeping
  * the existing order where it already does. */
 void          _fb_fusion_toposort (FbComputation *comp);

@@ -10,6 +10,8 @@
  * other small kernels; a group is limited by its operands, instructions
  * and bytes.
  */
+#include <string.h>
+
 #include "fb-fusion.h"
 #include "fb-passes-private.h"
 
@@ -19,7 +21,7 @@
 
 typedef struct {
   GPtrArray  *members;
-  GHashTable *reach;     /* every instruction that depends on a member or a member depends on */
+  GHashTable *reach;     /* without an order: every instruction that depends on a member or a member depends on */
   double      bytes;
 } Group;
 
@@ -27,7 +29,8 @@ static void
 group_free (Group *g)
 {
   g_ptr_array_unref (g->members);
-  g_hash_table_unref (g->reach);
+  if (g->reach)
+    g_hash_table_unref (g->reach);
   g_free (g);
 }
 
@@ -97,16 +100,21 @@ kernel_bytes (FbInstr *k)
   return b;
 }
 
+/* Why @k may not join @g (@dependent: one depends on the other), or NULL
+ * when it may. With @want_why FALSE the reason is a placeholder, not
+ * spelled out. */
 static char *
-why_not_join (FbPassContext *ctx, Group *g, FbInstr *k)
+why_not_join (FbPassContext *ctx, Group *g, FbInstr *k, gboolean dependent, gboolean want_why)
 {
-  if (g_hash_table_contains (g->reach, k))
-    return g_strdup_printf ("it depends on the group or the group depends on it");
+  if (dependent)
+    return want_why ? g_strdup_printf ("it depends on the group or the group depends on it") : g_strdup ("");
   if (g->members->len >= MAX_GROUP_MEMBERS)
-    return g_strdup_printf ("the group already holds %d kernels", MAX_GROUP_MEMBERS);
+    return want_why ? g_strdup_printf ("the group already holds %d kernels", MAX_GROUP_MEMBERS) : g_strdup ("");
   double bytes = g->bytes + kernel_bytes (k);
   if (bytes > MAX_GROUP_BYTES)
     {
+      if (!want_why)
+        return g_strdup ("");
       g_autofree char *a = _fb_fusion_format_bytes (bytes);
       g_autofree char *b = _fb_fusion_format_bytes (MAX_GROUP_BYTES);
       return g_strdup_printf ("the group would move %s, over the %s limit", a, b);
@@ -125,29 +133,160 @@ static void
 group_add (Group *g, FbInstr *k)
 {
   g_ptr_array_add (g->members, k);
-  g_hash_table_add (g->reach, k);
-  mark (g->reach, k, TRUE);
-  mark (g->reach, k, FALSE);
+  if (g->reach)
+    {
+      g_hash_table_add (g->reach, k);
+      mark (g->reach, k, TRUE);
+      mark (g->reach, k, FALSE);
+    }
   g->bytes += kernel_bytes (k);
+}
+
+/* Which groups have a member upstream of each instruction, computed in
+ * the order of the computation when that order has operands first and the
+ * kernels come in it. Every member then stands before the kernel asking,
+ * so the kernel cannot feed it: it depends on a group exactly when the
+ * group's bit is set in its own set, the union over its operands of their
+ * sets and the groups the operands belong to. */
+typedef struct {
+  GHashTable *index;     /* instruction -> its index + 1 */
+  GPtrArray  *sets;      /* per index: guint64 words, or NULL when empty */
+  GArray     *n_words;   /* per index */
+  GArray     *group_of;  /* per index: group index, or -1 */
+  FbInstr   **order;
+  int         n;
+  int         next;      /* the next instruction whose set is due */
+} Upstream;
+
+static void
+upstream_clear (Upstream *up)
+{
+  g_clear_pointer (&up->index, g_hash_table_unref);
+  g_clear_pointer (&up->sets, g_ptr_array_unref);
+  g_clear_pointer (&up->n_words, g_array_unref);
+  g_clear_pointer (&up->group_of, g_array_unref);
+  g_clear_pointer (&up->order, g_free);
+}
+
+/* FALSE (and nothing kept) when @comp or @kernels are not in such an order. */
+static gboolean
+upstream_init (Upstream *up, FbComputation *comp, GPtrArray *kernels)
+{
+  memset (up, 0, sizeof *up);
+  up->index = g_hash_table_new (NULL, NULL);
+  up->n = 0;
+  for (FbInstr *i = comp->first; i; i = i->next)
+    up->n++;
+  up->order = g_new0 (FbInstr *, MAX (up->n, 1));
+  int n = 0;
+  for (FbInstr *i = comp->first; i; i = i->next)
+    {
+      for (int k = 0; k < i->n_operands; k++)
+        if (i->operands[k] && i->operands[k]->parent == comp && !g_hash_table_contains (up->index, i->operands[k]))
+          {
+            upstream_clear (up);
+            return FALSE;
+          }
+      up->order[n] = i;
+      g_hash_table_insert (up->index, i, GINT_TO_POINTER (++n));
+    }
+  int last = 0;
+  for (guint k = 0; k < kernels->len; k++)
+    {
+      int at = GPOINTER_TO_INT (g_hash_table_lookup (up->index, g_ptr_array_index (kernels, k)));
+      if (at <= last)
+        {
+          upstream_clear (up);
+          return FALSE;
+        }
+      last = at;
+    }
+  up->sets = g_ptr_array_new_full (up->n, g_free);
+  g_ptr_array_set_size (up->sets, up->n);
+  up->n_words = g_array_new (FALSE, TRUE, sizeof (int));
+  g_array_set_size (up->n_words, up->n);
+  up->group_of = g_array_new (FALSE, FALSE, sizeof (int));
+  for (int k = 0; k < up->n; k++)
+    {
+      int none = -1;
+      g_array_append_val (up->group_of, none);
+    }
+  return TRUE;
+}
+
+static int
+upstream_at (Upstream *up, FbInstr *i)
+{
+  return GPOINTER_TO_INT (g_hash_table_lookup (up->index, i)) - 1;
+}
+
+/* Computes the sets of every instruction up to and including @k, with
+ * @n_groups groups formed so far. */
+static void
+upstream_advance (Upstream *up, FbInstr *k, int n_groups)
+{
+  int end = upstream_at (up, k);
+  int words = (n_groups + 63) / 64;
+  for (; up->next <= end; up->next++)
+    {
+      FbInstr *x = up->order[up->next];
+      guint64 *set = NULL;
+      for (int o = 0; o < x->n_operands; o++)
+        {
+          int at = x->operands[o] ? upstream_at (up, x->operands[o]) : -1;
+          if (at < 0)
+            continue;
+          guint64 *os = g_ptr_array_index (up->sets, at);
+          int ow = g_array_index (up->n_words, int, at);
+          int og = g_array_index (up->group_of, int, at);
+          if (os == NULL && og < 0)
+            continue;
+          if (set == NULL)
+            set = g_new0 (guint64, MAX (words, 1));
+          for (int w = 0; w < ow; w++)
+            set[w] |= os[w];
+          if (og >= 0)
+            set[og / 64] |= (guint64) 1 << (og % 64);
+        }
+      up->sets->pdata[up->next] = set;
+      g_array_index (up->n_words, int, up->next) = set ? MAX (words, 1) : 0;
+    }
+}
+
+static gboolean
+upstream_depends (Upstream *up, FbInstr *k, int group)
+{
+  int at = upstream_at (up, k);
+  if (group / 64 >= g_array_index (up->n_words, int, at))
+    return FALSE;
+  guint64 *set = g_ptr_array_index (up->sets, at);
+  return (set[group / 64] >> (group % 64)) & 1;
 }
 
 static void
 fuse_class (FbPassContext *ctx, FbComputation *comp, GPtrArray *kernels, const char *what, gboolean *changed)
 {
   g_autoptr (GPtrArray) groups = g_ptr_array_new_with_free_func ((GDestroyNotify) group_free);
+  Upstream up;
+  gboolean ordered = upstream_init (&up, comp, kernels);
   for (guint k = 0; k < kernels->len; k++)
     {
       FbInstr *kern = g_ptr_array_index (kernels, k);
       g_autofree char *first_why = NULL;
       FbInstr *first_head = NULL;
       gboolean joined = FALSE;
+      if (ordered)
+        upstream_advance (&up, kern, groups->len);
       for (guint gi = 0; gi < groups->len && !joined; gi++)
         {
           Group *g = g_ptr_array_index (groups, gi);
-          char *why = why_not_join (ctx, g, kern);
+          gboolean dependent = ordered ? upstream_depends (&up, kern, gi) : g_hash_table_contains (g->reach, kern);
+          char *why = why_not_join (ctx, g, kern, dependent, first_why == NULL);
           if (why == NULL)
             {
               group_add (g, kern);
+              if (ordered)
+                g_array_index (up.group_of, int, upstream_at (&up, kern)) = gi;
               joined = TRUE;
             }
           else if (first_why == NULL)
@@ -169,10 +308,15 @@ fuse_class (FbPassContext *ctx, FbComputation *comp, GPtrArray *kernels, const c
         }
       Group *g = g_new0 (Group, 1);
       g->members = g_ptr_array_new ();
-      g->reach = g_hash_table_new (NULL, NULL);
+      if (!ordered)
+        g->reach = g_hash_table_new (NULL, NULL);
       group_add (g, kern);
+      if (ordered)
+        g_array_index (up.group_of, int, upstream_at (&up, kern)) = groups->len;
       g_ptr_array_add (groups, g);
     }
+  if (ordered)
+    upstream_clear (&up);
 
   for (guint gi = 0; gi < groups->len; gi++)
     {

@@ -63,18 +63,22 @@ fuse_users_of (FbPassContext *ctx, FbInstr *x, gboolean *changed)
   const FbShape *space = _fb_fusion_iteration_shape (first);
   g_ptr_array_add (group, first);
   _fb_fusion_plan_add (plan, first, FALSE);
+  g_autoptr (FbFusionRelated) rel = _fb_fusion_related_new (comp, (FbInstr *const *) kernels->pdata, kernels->len);
+  _fb_fusion_related_add (rel, first);
 
   for (guint k = 1; k < kernels->len; k++)
     {
       FbInstr *s = g_ptr_array_index (kernels, k);
       g_autofree char *why = NULL;
       const char *rule = "siblings-dependent";
-      for (guint g = 0; g < group->len && why == NULL; g++)
+      gboolean s_depends = FALSE;
+      int related = _fb_fusion_related_first (rel, s, &s_depends);
+      if (related >= 0)
         {
-          FbInstr *o = g_ptr_array_index (group, g);
-          if (_fb_fusion_reaches (o, s))
+          FbInstr *o = g_ptr_array_index (group, related);
+          if (s_depends)
             why = g_strdup_printf ("%%%s depends on %%%s", s->name, o->name);
-          else if (_fb_fusion_reaches (s, o))
+          else
             why = g_strdup_printf ("%%%s depends on %%%s", o->name, s->name);
         }
       const FbShape *sp = _fb_fusion_iteration_shape (s);
@@ -103,6 +107,7 @@ fuse_users_of (FbPassContext *ctx, FbInstr *x, gboolean *changed)
               _fb_fusion_plan_free (plan);
               plan = g_steal_pointer (&bigger);
               g_ptr_array_add (group, s);
+              _fb_fusion_related_add (rel, s);
               continue;
             }
         }
