@@ -206,8 +206,8 @@ dims_eq (FbDims a, FbDims b)
   return a.n == b.n && (a.n == 0 || memcmp (a.v, b.v, sizeof (int64_t) * a.n) == 0);
 }
 
-static gboolean
-attr_eq (const FbAttr *a, const FbAttr *b)
+gboolean
+fb_attr_equal (const FbAttr *a, const FbAttr *b)
 {
   if (a->key != b->key || a->kind != b->kind || strcmp (a->name, b->name) != 0)
     return FALSE;
@@ -217,7 +217,7 @@ attr_eq (const FbAttr *a, const FbAttr *b)
     case FB_AV_BOOL:
       return a->v.i == b->v.i;
     case FB_AV_FLOAT:
-      return memcmp (&a->v.f, &b->v.f, sizeof (double)) == 0 || a->v.f == b->v.f;
+      return memcmp (&a->v.f, &b->v.f, sizeof (double)) == 0;
     case FB_AV_STRING:
     case FB_AV_IDENT:
     case FB_AV_RAW:
@@ -305,7 +305,7 @@ instr_eq (const FbInstr *a, const FbInstr *b, GString *why)
   if (a->n_attrs != b->n_attrs)
     DIFF ("%%%s: %d vs %d attributes", a->name, a->n_attrs, b->n_attrs);
   for (int i = 0; i < a->n_attrs; i++)
-    if (!attr_eq (&a->attrs[i], &b->attrs[i]))
+    if (!fb_attr_equal (&a->attrs[i], &b->attrs[i]))
       DIFF ("%%%s: attribute %s differs", a->name, a->attrs[i].name);
   return TRUE;
 }

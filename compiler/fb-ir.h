@@ -178,6 +178,9 @@ const char *fb_attr_key_name (FbAttrKey key);
 FbAttrKind  fb_attr_key_kind (FbAttrKey key);
 /* FB_A_RAW_KEY when @name is not a typed key. */
 FbAttrKey   fb_attr_key_lookup (const char *name, gssize len);
+/* Same key, kind and value; called computations compare by name (so
+ * attributes of two clones compare equal), floats bit for bit. */
+gboolean    fb_attr_equal (const FbAttr *a, const FbAttr *b);
 
 /* --------------------------------------------------------- source spans */
 

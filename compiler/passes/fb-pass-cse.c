@@ -81,7 +81,7 @@ attrs_equal (const FbInstr *a, const FbInstr *b)
         ib++;
       if (ia == a->n_attrs || ib == b->n_attrs)
         return ia == a->n_attrs && ib == b->n_attrs;
-      if (!_fb_attr_equal (&a->attrs[ia], &b->attrs[ib]))
+      if (!fb_attr_equal (&a->attrs[ia], &b->attrs[ib]))
         return FALSE;
       ia++;
       ib++;

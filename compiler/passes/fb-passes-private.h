@@ -39,8 +39,6 @@ gboolean _fb_instr_has_side_effect (const FbInstr *instr);
 /* The same, or a called computation (while body, call, ...) holds such an
  * instruction, at any depth. @memo (pointer keys) caches computations. */
 gboolean _fb_instr_has_side_effect_deep (const FbInstr *instr, GHashTable *memo);
-/* Same typed value (metadata and names of called computations compared by pointer). */
-gboolean _fb_attr_equal (const FbAttr *a, const FbAttr *b);
 /* Same dimensions, element type and layout (a missing layout is row-major). */
 gboolean _fb_shape_same (const FbShape *a, const FbShape *b);
 /* A constant whose every element equals @v (not an elided one), or a
