@@ -13,25 +13,13 @@
 #include <sys/wait.h>
 
 #include <glib.h>
+
+#include "fb-test-cli.h"
 #include <glib/gstdio.h>
 
 #include "fb-hlo.h"
 #include "fb-verify.h"
 
-typedef struct {
-  int   status;
-  char *out;
-  char *err;
-} Run;
-
-static void
-run_clear (Run *r)
-{
-  g_clear_pointer (&r->out, g_free);
-  g_clear_pointer (&r->err, g_free);
-}
-
-G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (Run, run_clear)
 
 static char *
 data_path (const char *name)
@@ -42,31 +30,13 @@ data_path (const char *name)
 /* Runs `fusebox-cli ARGS...` (NULL-terminated); FALSE when the binary is
  * not known, after marking the test skipped. */
 static gboolean
-run_cli (Run *r, ...)
+run_cli (FbTestRun *r, ...)
 {
-  const char *cli = g_getenv ("FUSEBOX_CLI");
-  if (cli == NULL)
-    {
-      g_test_skip ("FUSEBOX_CLI is not set; it names the fusebox-cli binary");
-      return FALSE;
-    }
-  g_autoptr (GPtrArray) argv = g_ptr_array_new ();
-  g_ptr_array_add (argv, (gpointer) cli);
   va_list ap;
   va_start (ap, r);
-  for (const char *a = va_arg (ap, const char *); a; a = va_arg (ap, const char *))
-    g_ptr_array_add (argv, (gpointer) a);
+  gboolean ok = fb_test_cli_runv (r, NULL, ap);
   va_end (ap);
-  g_ptr_array_add (argv, NULL);
-
-  g_autoptr (GError) error = NULL;
-  int wait_status = 0;
-  g_spawn_sync (NULL, (char **) argv->pdata, NULL, G_SPAWN_DEFAULT, NULL, NULL, &r->out, &r->err,
-                &wait_status, &error);
-  g_assert_no_error (error);
-  g_assert_true (WIFEXITED (wait_status));
-  r->status = WEXITSTATUS (wait_status);
-  return TRUE;
+  return ok;
 }
 
 /* The line of @text whose first two words are @first and @second, split
@@ -87,7 +57,7 @@ find_row (const char *text, const char *first, const char *second)
 static void
 test_passes_list (void)
 {
-  g_auto (Run) r = { 0 };
+  g_auto (FbTestRun) r = { 0 };
   if (!run_cli (&r, "passes", NULL))
     return;
   g_assert_cmpint (r.status, ==, 0);
@@ -103,14 +73,14 @@ test_passes_list (void)
 static void
 test_passes_explain (void)
 {
-  g_auto (Run) r = { 0 };
+  g_auto (FbTestRun) r = { 0 };
   if (!run_cli (&r, "passes", "--explain", "dce", NULL))
     return;
   g_assert_cmpint (r.status, ==, 0);
   g_assert_true (g_str_has_prefix (r.out, "dce: "));
   g_assert_nonnull (strstr (r.out, "dead code elimination"));
 
-  g_auto (Run) bad = { 0 };
+  g_auto (FbTestRun) bad = { 0 };
   run_cli (&bad, "passes", "--explain", "no-such-pass", NULL);
   g_assert_cmpint (bad.status, ==, 2);
   g_assert_nonnull (strstr (bad.err, "unknown pass 'no-such-pass'"));
@@ -121,7 +91,7 @@ static void
 test_compile_table (void)
 {
   g_autofree char *path = data_path ("add-zero.hlo");
-  g_auto (Run) r = { 0 };
+  g_auto (FbTestRun) r = { 0 };
   if (!run_cli (&r, "compile", path, "--passes", "simplify,dce", NULL))
     return;
   g_assert_cmpint (r.status, ==, 0);
@@ -153,7 +123,7 @@ static void
 test_compile_explain (void)
 {
   g_autofree char *path = data_path ("add-zero.hlo");
-  g_auto (Run) r = { 0 };
+  g_auto (FbTestRun) r = { 0 };
   if (!run_cli (&r, "compile", path, "--passes", "simplify,dce", "--explain", NULL))
     return;
   g_assert_cmpint (r.status, ==, 0);
@@ -171,7 +141,7 @@ static void
 test_compile_json (void)
 {
   g_autofree char *path = data_path ("add-zero.hlo");
-  g_auto (Run) r = { 0 };
+  g_auto (FbTestRun) r = { 0 };
   if (!run_cli (&r, "compile", path, "--passes", "all,-cse", "--json", NULL))
     return;
   g_assert_cmpint (r.status, ==, 0);
@@ -215,7 +185,7 @@ test_compile_dump (void)
   g_autofree char *path = data_path ("reshape-transpose.hlo");
   g_autofree char *tmp = g_dir_make_tmp ("fb-dump-XXXXXX", NULL);
   g_autofree char *dir = g_build_filename (tmp, "nested", "dumps", NULL);
-  g_auto (Run) r = { 0 };
+  g_auto (FbTestRun) r = { 0 };
   if (!run_cli (&r, "compile", path, "--passes", "simplify,cse,dce", "--dump-after-each", dir, NULL))
     return;
   g_assert_cmpint (r.status, ==, 0);
@@ -246,24 +216,24 @@ static void
 test_compile_errors (void)
 {
   g_autofree char *path = data_path ("add-zero.hlo");
-  g_auto (Run) unknown = { 0 };
+  g_auto (FbTestRun) unknown = { 0 };
   if (!run_cli (&unknown, "compile", path, "--passes", "simplify,nope", NULL))
     return;
   g_assert_cmpint (unknown.status, ==, 2);
   g_assert_nonnull (strstr (unknown.err, "unknown pass 'nope'"));
   g_assert_nonnull (strstr (unknown.err, "canonicalize"));
 
-  g_auto (Run) no_file = { 0 };
+  g_auto (FbTestRun) no_file = { 0 };
   run_cli (&no_file, "compile", NULL);
   g_assert_cmpint (no_file.status, ==, 2);
 
-  g_auto (Run) missing = { 0 };
+  g_auto (FbTestRun) missing = { 0 };
   run_cli (&missing, "compile", "does-not-exist.hlo", NULL);
   g_assert_cmpint (missing.status, ==, 1);
   g_assert_nonnull (strstr (missing.err, "does-not-exist.hlo"));
 
   /* A dump directory under a regular file cannot be made. */
-  g_auto (Run) unwritable = { 0 };
+  g_auto (FbTestRun) unwritable = { 0 };
   g_autofree char *under_file = g_build_filename (path, "dumps", NULL);
   run_cli (&unwritable, "compile", path, "--passes", "dce", "--dump-after-each", under_file, NULL);
   g_assert_cmpint (unwritable.status, ==, 1);

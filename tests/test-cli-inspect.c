@@ -12,20 +12,8 @@
 
 #include <glib.h>
 
-typedef struct {
-  int   status;
-  char *out;
-  char *err;
-} Run;
+#include "fb-test-cli.h"
 
-static void
-run_clear (Run *r)
-{
-  g_clear_pointer (&r->out, g_free);
-  g_clear_pointer (&r->err, g_free);
-}
-
-G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (Run, run_clear)
 
 static char *
 data_path (const char *name)
@@ -36,32 +24,13 @@ data_path (const char *name)
 /* Runs `fusebox-cli inspect ARGS...` (NULL-terminated); FALSE when the
  * binary is not known, after marking the test skipped. */
 static gboolean
-run_inspect (Run *r, ...)
+run_inspect (FbTestRun *r, ...)
 {
-  const char *cli = g_getenv ("FUSEBOX_CLI");
-  if (cli == NULL)
-    {
-      g_test_skip ("FUSEBOX_CLI is not set; it names the fusebox-cli binary");
-      return FALSE;
-    }
-  g_autoptr (GPtrArray) argv = g_ptr_array_new ();
-  g_ptr_array_add (argv, (gpointer) cli);
-  g_ptr_array_add (argv, (gpointer) "inspect");
   va_list ap;
   va_start (ap, r);
-  for (const char *a = va_arg (ap, const char *); a; a = va_arg (ap, const char *))
-    g_ptr_array_add (argv, (gpointer) a);
+  gboolean ok = fb_test_cli_runv (r, "inspect", ap);
   va_end (ap);
-  g_ptr_array_add (argv, NULL);
-
-  g_autoptr (GError) error = NULL;
-  int wait_status = 0;
-  g_spawn_sync (NULL, (char **) argv->pdata, NULL, G_SPAWN_DEFAULT, NULL, NULL, &r->out, &r->err,
-                &wait_status, &error);
-  g_assert_no_error (error);
-  g_assert_true (WIFEXITED (wait_status));
-  r->status = WEXITSTATUS (wait_status);
-  return TRUE;
+  return ok;
 }
 
 static void
@@ -89,7 +58,7 @@ static void
 test_summary (void)
 {
   g_autofree char *path = data_path ("train-step.hlo");
-  g_auto (Run) r = { 0 };
+  g_auto (FbTestRun) r = { 0 };
   if (!run_inspect (&r, path, NULL))
     return;
   g_assert_cmpint (r.status, ==, 0);
@@ -126,7 +95,7 @@ static void
 test_json (void)
 {
   g_autofree char *path = data_path ("train-step.hlo");
-  g_auto (Run) r = { 0 };
+  g_auto (FbTestRun) r = { 0 };
   if (!run_inspect (&r, "--json", path, NULL))
     return;
   g_assert_cmpint (r.status, ==, 0);
@@ -155,7 +124,7 @@ static void
 test_multi_module (void)
 {
   g_autofree char *path = data_path ("two-modules.hlo");
-  g_auto (Run) r = { 0 };
+  g_auto (FbTestRun) r = { 0 };
   if (!run_inspect (&r, "--module", "1", path, NULL))
     return;
   g_assert_cmpint (r.status, ==, 0);
@@ -170,7 +139,7 @@ static void
 test_malformed (void)
 {
   g_autofree char *path = data_path ("malformed.hlo");
-  g_auto (Run) r = { 0 };
+  g_auto (FbTestRun) r = { 0 };
   if (!run_inspect (&r, path, NULL))
     return;
   g_assert_cmpint (r.status, ==, 1);
@@ -182,7 +151,7 @@ static void
 test_invalid (void)
 {
   g_autofree char *path = data_path ("invalid.hlo");
-  g_auto (Run) r = { 0 };
+  g_auto (FbTestRun) r = { 0 };
   if (!run_inspect (&r, path, NULL))
     return;
   g_assert_cmpint (r.status, ==, 1);
@@ -192,7 +161,7 @@ test_invalid (void)
   assert_line (r.err, "  ROOT c = f32[2] add(a, b)");
   assert_line (r.err, "       ^");
 
-  g_auto (Run) nv = { 0 };
+  g_auto (FbTestRun) nv = { 0 };
   run_inspect (&nv, "--no-verify", path, NULL);
   g_assert_cmpint (nv.status, ==, 0);
   assert_line (nv.out, "module: invalid");
@@ -202,7 +171,7 @@ static void
 test_usage (void)
 {
   g_autofree char *path = data_path ("train-step.hlo");
-  g_auto (Run) bad = { 0 }, range = { 0 }, none = { 0 }, missing = { 0 }, help = { 0 };
+  g_auto (FbTestRun) bad = { 0 }, range = { 0 }, none = { 0 }, missing = { 0 }, help = { 0 };
   if (!run_inspect (&bad, "--frobnicate", path, NULL))
     return;
   g_assert_cmpint (bad.status, ==, 2);
