@@ -921,15 +921,66 @@ pair_n_operands (FbInstr *consumer, FbInstr *p, GHashTable *consumer_ops)
   return n;
 }
 
-gboolean
-_fb_fusion_plan_is_convex (FbFusionPlan *plan, FbInstr **via)
+static gintptr
+plan_last (FbFusionPlan *plan)
 {
-  ensure_numbered (plan->comp);
-  g_autoptr (GHashTable) seen = g_hash_table_new (NULL, NULL);
-  g_autoptr (GPtrArray) stack = g_ptr_array_new ();
   gintptr last = 0;
   for (guint k = 0; k < plan->members->len; k++)
     last = MAX (last, position (g_ptr_array_index (plan->members, k)));
+  return last;
+}
+
+/* Does @path, the outside instructions of a way found before from a member
+ * of @plan back to one, still lead that way, within the span of the plan? */
+static gboolean
+path_still_closes (FbFusionPlan *plan, GPtrArray *path)
+{
+  ensure_numbered (plan->comp);
+  gintptr last = plan_last (plan);
+  for (guint k = 0; k < path->len; k++)
+    {
+      FbInstr *x = g_ptr_array_index (path, k);
+      if (x->parent != plan->comp || position (x) > last || member_kind (plan, x) == MEMBER)
+        return FALSE;
+    }
+  FbInstr *head = g_ptr_array_index (path, 0);
+  gboolean from_member = FALSE;
+  for (guint k = 0; k < plan->members->len && !from_member; k++)
+    {
+      FbInstr *m = g_ptr_array_index (plan->members, k);
+      for (int u = 0; u < m->n_users && !from_member && member_kind (plan, m) == MEMBER; u++)
+        from_member = m->users[u] == head;
+    }
+  if (!from_member)
+    return FALSE;
+  for (guint k = 0; k + 1 < path->len; k++)
+    {
+      FbInstr *x = g_ptr_array_index (path, k), *next = g_ptr_array_index (path, k + 1);
+      gboolean linked = FALSE;
+      for (int u = 0; u < x->n_users && !linked; u++)
+        linked = x->users[u] == next;
+      if (!linked)
+        return FALSE;
+    }
+  FbInstr *tail = g_ptr_array_index (path, path->len - 1);
+  for (int u = 0; u < tail->n_users; u++)
+    if (member_kind (plan, tail->users[u]) == MEMBER)
+      return TRUE;
+  return FALSE;
+}
+
+/* _fb_fusion_plan_is_convex; when the plan is not convex and @path is not
+ * NULL, fills it with the outside instructions of the way found, from the
+ * user of a member to @via. */
+static gboolean
+plan_is_convex (FbFusionPlan *plan, FbInstr **via, GPtrArray *path)
+{
+  ensure_numbered (plan->comp);
+  /* Each instruction reached, with the one it was reached from (itself
+   * for the users of members). */
+  g_autoptr (GHashTable) seen = g_hash_table_new (NULL, NULL);
+  g_autoptr (GPtrArray) stack = g_ptr_array_new ();
+  gintptr last = plan_last (plan);
 
   /* Walk forward from every outside user of a member that leaves the
    * fusion; reaching a member again means the fusion would feed itself. */
@@ -943,7 +994,7 @@ _fb_fusion_plan_is_convex (FbFusionPlan *plan, FbInstr **via)
           FbInstr *y = m->users[u];
           if (member_kind (plan, y) != MEMBER && !g_hash_table_contains (seen, y))
             {
-              g_hash_table_add (seen, y);
+              g_hash_table_insert (seen, y, y);
               g_ptr_array_add (stack, y);
             }
         }
@@ -960,16 +1011,32 @@ _fb_fusion_plan_is_convex (FbFusionPlan *plan, FbInstr **via)
             {
               if (via)
                 *via = x;
+              if (path)
+                {
+                  g_ptr_array_set_size (path, 0);
+                  for (FbInstr *w = x;; w = g_hash_table_lookup (seen, w))
+                    {
+                      g_ptr_array_insert (path, 0, w);
+                      if (g_hash_table_lookup (seen, w) == w)
+                        break;
+                    }
+                }
               return FALSE;
             }
           if (!g_hash_table_contains (seen, y))
             {
-              g_hash_table_add (seen, y);
+              g_hash_table_insert (seen, y, x);
               g_ptr_array_add (stack, y);
             }
         }
     }
   return TRUE;
+}
+
+gboolean
+_fb_fusion_plan_is_convex (FbFusionPlan *plan, FbInstr **via)
+{
+  return plan_is_convex (plan, via, NULL);
 }
 
 /* ------------------------------------------------------------ building */
@@ -1402,10 +1469,13 @@ _fb_fusion_iteration_shape (const FbInstr *kernel)
 
 typedef enum { TAKE_NO, TAKE_SIMPLE, TAKE_DUPLICATE, TAKE_OUTPUT } Take;
 
-/* Can @consumer take in its operand @p? Fills the plan on success. */
+/* Can @consumer take in its operand @p? Fills the plan on success.
+ * @paths, when not NULL, keeps for producers refused for a cycle the way
+ * back found; when @may_defer and that way still closes, the refusal is
+ * given without a reason (*why NULL), to be asked again later. */
 static Take
 evaluate (FbPassContext *ctx, FbInstr *consumer, GHashTable *consumer_ops, FbInstr *p, gboolean allow_output,
-          FbFusionPlan **plan_out, const char **rule, char **why)
+          GHashTable *paths, gboolean may_defer, FbFusionPlan **plan_out, const char **rule, char **why)
 {
   FbComputation *comp = consumer->parent;
   if (p->opcode == FB_OP_FUSION)
@@ -1483,10 +1553,30 @@ evaluate (FbPassContext *ctx, FbInstr *consumer, GHashTable *consumer_ops, FbIns
   gboolean only_consumer_leaves = (take == TAKE_DUPLICATE || p->n_users == 1)
                                   && !_fb_fusion_is_multi_output (consumer);
   FbInstr *via = NULL;
-  if (!only_consumer_leaves && !_fb_fusion_plan_is_convex (plan, &via))
+  gboolean cycle = FALSE;
+  if (!only_consumer_leaves)
+    {
+      GPtrArray *known = paths ? g_hash_table_lookup (paths, p) : NULL;
+      if (known != NULL && may_defer && path_still_closes (plan, known))
+        cycle = TRUE;
+      else
+        {
+          GPtrArray *found = g_ptr_array_new ();
+          cycle = !plan_is_convex (plan, &via, found);
+          if (paths != NULL && cycle)
+            g_hash_table_insert (paths, p, g_steal_pointer (&found));
+          else if (paths != NULL)
+            g_hash_table_remove (paths, p);
+          if (found)
+            g_ptr_array_unref (found);
+        }
+    }
+  if (cycle)
     {
       *rule = "would-create-cycle";
-      if (take == TAKE_OUTPUT)
+      if (via == NULL)
+        *why = NULL;
+      else if (take == TAKE_OUTPUT)
         *why = g_strdup_printf ("%s; reading it from the fusion instead would create a cycle through %%%s",
                                 users_why, via->name);
       else
@@ -1510,6 +1600,12 @@ _fb_fusion_grow (FbPassContext *ctx, FbInstr *consumer, FbFusionKind kind, gbool
   g_autoptr (GHashTable) rules = g_hash_table_new (NULL, NULL);
   g_autoptr (GHashTable) settled = g_hash_table_new (NULL, NULL);
   g_autoptr (GHashTable) users_seen = g_hash_table_new (NULL, NULL);
+  /* Cycle checks repeat for the same producer as the consumer grows; the
+   * way back found last time is checked first. Refusals given that way
+   * carry no reason yet; the ones still standing at the end were made
+   * against the final kernel and are asked again then. */
+  g_autoptr (GHashTable) paths = g_hash_table_new_full (NULL, NULL, NULL, (GDestroyNotify) g_ptr_array_unref);
+  g_autoptr (GHashTable) deferred = g_hash_table_new (NULL, NULL);
 
   g_autoptr (GHashTable) f_ops = g_hash_table_new (NULL, NULL);
   for (;;)
@@ -1536,9 +1632,16 @@ _fb_fusion_grow (FbPassContext *ctx, FbInstr *consumer, FbFusionKind kind, gbool
           FbFusionPlan *q_plan = NULL;
           const char *rule = NULL;
           char *why = NULL;
-          Take q_take = evaluate (ctx, f, f_ops, q, allow_output, &q_plan, &rule, &why);
+          gboolean may_defer = !g_hash_table_contains (users_seen, q);
+          Take q_take = evaluate (ctx, f, f_ops, q, allow_output, paths, may_defer, &q_plan, &rule, &why);
+          g_hash_table_remove (deferred, q);
           if (q_take == TAKE_NO)
             {
+              if (why == NULL)
+                {
+                  g_hash_table_add (deferred, q);
+                  why = g_strdup ("");
+                }
               g_hash_table_insert (reasons, q, why);
               g_hash_table_insert (rules, q, (gpointer) rule);
               /* What a producer is does not change while the consumer grows. */
@@ -1565,6 +1668,7 @@ _fb_fusion_grow (FbPassContext *ctx, FbInstr *consumer, FbFusionKind kind, gbool
         break;
 
       g_hash_table_remove (reasons, p);
+      g_hash_table_remove (deferred, p);
       int n_users = p->n_users;
       g_autofree char *pname = g_strdup (p->name);
       const char *fname = hero;
@@ -1588,6 +1692,23 @@ _fb_fusion_grow (FbPassContext *ctx, FbInstr *consumer, FbFusionKind kind, gbool
         fb_pass_decide (ctx, FB_DECISION_FUSED, "producer-consumer", 1, involved,
                         "fused %%%s into %%%s (%s %%%s)", pname, fname, _fb_fusion_kind_name (kind), nf->name);
       *changed = TRUE;
+      /* Forget the ways back through instructions that may be gone. */
+      if (nf != f)
+        g_hash_table_remove_all (paths);
+      else
+        {
+          g_hash_table_remove (paths, p);
+          GHashTableIter it;
+          gpointer path;
+          g_hash_table_iter_init (&it, paths);
+          while (g_hash_table_iter_next (&it, NULL, &path))
+            for (guint k = 0; k < ((GPtrArray *) path)->len; k++)
+              if (g_ptr_array_index ((GPtrArray *) path, k) == (gpointer) p)
+                {
+                  g_hash_table_iter_remove (&it);
+                  break;
+                }
+        }
       f = nf;
     }
 
@@ -1599,6 +1720,24 @@ _fb_fusion_grow (FbPassContext *ctx, FbInstr *consumer, FbFusionKind kind, gbool
       const char *why = g_hash_table_lookup (reasons, p);
       if (why == NULL || g_hash_table_contains (told, p))
         continue;
+      if (g_hash_table_contains (deferred, p))
+        {
+          /* Nothing changed since the last round, which refused it. */
+          FbFusionPlan *again = NULL;
+          const char *rule = NULL;
+          char *full = NULL;
+          Take t = evaluate (ctx, f, f_ops, p, allow_output, NULL, FALSE, &again, &rule, &full);
+          _fb_fusion_plan_free (again);
+          g_hash_table_remove (deferred, p);
+          if (t != TAKE_NO || full == NULL)
+            {
+              g_free (full);
+              continue;
+            }
+          g_hash_table_insert (reasons, p, full);
+          g_hash_table_insert (rules, p, (gpointer) rule);
+          why = full;
+        }
       g_hash_table_add (told, p);
       FbInstr *pair[2] = { p, f };
       fb_pass_decide (ctx, FB_DECISION_REFUSED, g_hash_table_lookup (rules, p), 2, pair,
