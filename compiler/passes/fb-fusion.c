@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "fb-fusion.h"
+#include "fb-fusion-private.h"
 
 /* ----------------------------------------------------------- utilities */
 
@@ -43,27 +44,6 @@ _fb_fusion_kind_of (const FbInstr *instr)
     return FB_FUSION_CUSTOM;
   return FB_FUSION_LOOP;
 }
-
-/* What a fusion pass keeps while it runs, per thread, between
- * _fb_fusion_pass_begin and _fb_fusion_pass_end:
- * - the fused computations called by more than one instruction (a pass
- *   never makes a new one);
- * - the names of the module's computations, with how many computations
- *   bear each, so that naming a new fused computation is not a search
- *   through all of them;
- * - which computation has current positions in the scratch fields of its
- *   instructions (see number()), so that every plan need not renumber it. */
-typedef struct {
-  GHashTable    *shared;
-  GHashTable    *comp_names;   /* name (module string) -> count */
-  FbComputation *numbered;
-  gboolean       topological;  /* numbered's order puts operands first */
-  GHashTable    *reduces;      /* fused computation -> ReduceOf */
-  GHashTable    *names;        /* names in the fused computation @named -> count */
-  FbComputation *named;
-  int            named_count;  /* its instructions when @names was last right */
-  GHashTable    *provs;        /* fusion -> ProvOf, for absorb_prov */
-} PassState;
 
 /* The provenance of a fusion that keeps absorbing producers: its ids as a
  * set (the ids themselves as keys, pointers being as wide as ids where this
@@ -99,6 +79,12 @@ pass_state_free (PassState *st)
 }
 
 static GPrivate pass_state = G_PRIVATE_INIT ((GDestroyNotify) pass_state_free);
+
+PassState *
+_fb_fusion_pass_state (void)
+{
+  return g_private_get (&pass_state);
+}
 
 static GHashTable *
 find_shared (FbModule *m)
@@ -300,394 +286,6 @@ _fb_fusion_control_computations (FbModule *module)
   g_autoptr (GHashTable) seen = g_hash_table_new (NULL, NULL);
   collect_control (module->entry, seen, out);
   return out;
-}
-
-static void ensure_numbered (FbComputation *comp);
-static gboolean positions_topological (FbComputation *comp);
-static gintptr position (const FbInstr *i);
-
-gboolean
-_fb_fusion_reaches (FbInstr *from, FbInstr *to)
-{
-  if (from == to)
-    return TRUE;
-  /* In an order with operands first, nothing after @to leads to it. */
-  gboolean bounded = FALSE;
-  if (from->parent != NULL && from->parent == to->parent && g_private_get (&pass_state) != NULL)
-    {
-      ensure_numbered (from->parent);
-      bounded = positions_topological (from->parent);
-    }
-  gintptr limit = bounded ? position (to) : 0;
-  if (bounded && position (from) > limit)
-    return FALSE;
-  g_autoptr (GHashTable) seen = g_hash_table_new (NULL, NULL);
-  g_autoptr (GPtrArray) stack = g_ptr_array_new ();
-  g_ptr_array_add (stack, from);
-  while (stack->len > 0)
-    {
-      FbInstr *x = g_ptr_array_steal_index_fast (stack, stack->len - 1);
-      for (int u = 0; u < x->n_users; u++)
-        {
-          FbInstr *y = x->users[u];
-          if (y == to)
-            return TRUE;
-          if (bounded && (y->parent != to->parent || position (y) > limit))
-            continue;
-          if (!g_hash_table_contains (seen, y))
-            {
-              g_hash_table_add (seen, y);
-              g_ptr_array_add (stack, y);
-            }
-        }
-    }
-  return FALSE;
-}
-
-struct _FbFusionRelated {
-  FbComputation *comp;
-  gboolean       bounded;   /* positions in an order with operands first */
-  gintptr        lo, hi;    /* of the candidates */
-  GPtrArray     *group;
-  GHashTable    *index;     /* member -> its first index + 1 */
-  GHashTable    *below;     /* instr -> 1 + the first member it depends on */
-  GHashTable    *above;     /* instr -> 1 + the first member that depends on it */
-};
-
-FbFusionRelated *
-_fb_fusion_related_new (FbComputation *comp, FbInstr *const *candidates, int n)
-{
-  FbFusionRelated *rel = g_new0 (FbFusionRelated, 1);
-  rel->comp = comp;
-  rel->group = g_ptr_array_new ();
-  rel->index = g_hash_table_new (NULL, NULL);
-  rel->below = g_hash_table_new (NULL, NULL);
-  rel->above = g_hash_table_new (NULL, NULL);
-  rel->bounded = g_private_get (&pass_state) != NULL;
-  for (int k = 0; k < n && rel->bounded; k++)
-    rel->bounded = candidates[k]->parent == comp;
-  if (rel->bounded)
-    {
-      ensure_numbered (comp);
-      rel->bounded = positions_topological (comp);
-    }
-  rel->lo = G_MAXSSIZE;
-  rel->hi = G_MINSSIZE;
-  for (int k = 0; k < n && rel->bounded; k++)
-    {
-      rel->lo = MIN (rel->lo, position (candidates[k]));
-      rel->hi = MAX (rel->hi, position (candidates[k]));
-    }
-  return rel;
-}
-
-void
-_fb_fusion_related_free (FbFusionRelated *rel)
-{
-  if (rel == NULL)
-    return;
-  g_ptr_array_unref (rel->group);
-  g_hash_table_unref (rel->index);
-  g_hash_table_unref (rel->below);
-  g_hash_table_unref (rel->above);
-  g_free (rel);
-}
-
-/* Labels with @label everything reachable from @m along users (@down) or
- * operands within the bounds that has no label yet. What a labelled
- * instruction reaches is labelled already, with the same or an earlier
- * member, so the walk stops there. */
-static void
-related_walk (FbFusionRelated *rel, FbInstr *m, gboolean down, int label)
-{
-  GHashTable *table = down ? rel->below : rel->above;
-  g_autoptr (GPtrArray) stack = g_ptr_array_new ();
-  g_ptr_array_add (stack, m);
-  while (stack->len > 0)
-    {
-      FbInstr *x = g_ptr_array_steal_index_fast (stack, stack->len - 1);
-      int n = down ? x->n_users : x->n_operands;
-      for (int k = 0; k < n; k++)
-        {
-          FbInstr *y = down ? x->users[k] : x->operands[k];
-          if (y == NULL || y->parent != rel->comp || (down ? position (y) > rel->hi : position (y) < rel->lo)
-              || g_hash_table_contains (table, y))
-            continue;
-          g_hash_table_insert (table, y, GINT_TO_POINTER (label + 1));
-          g_ptr_array_add (stack, y);
-        }
-    }
-}
-
-void
-_fb_fusion_related_add (FbFusionRelated *rel, FbInstr *member)
-{
-  int label = rel->group->len;
-  g_ptr_array_add (rel->group, member);
-  if (!g_hash_table_contains (rel->index, member))
-    g_hash_table_insert (rel->index, member, GINT_TO_POINTER (label + 1));
-  if (!rel->bounded)
-    return;
-  related_walk (rel, member, TRUE, label);
-  related_walk (rel, member, FALSE, label);
-}
-
-int
-_fb_fusion_related_first (FbFusionRelated *rel, FbInstr *s, gboolean *s_depends)
-{
-  if (!rel->bounded)
-    {
-      for (guint g = 0; g < rel->group->len; g++)
-        {
-          FbInstr *o = g_ptr_array_index (rel->group, g);
-          if (_fb_fusion_reaches (o, s))
-            {
-              *s_depends = TRUE;
-              return g;
-            }
-          if (_fb_fusion_reaches (s, o))
-            {
-              *s_depends = FALSE;
-              return g;
-            }
-        }
-      return -1;
-    }
-  int self = GPOINTER_TO_INT (g_hash_table_lookup (rel->index, s)) - 1;
-  int below = GPOINTER_TO_INT (g_hash_table_lookup (rel->below, s)) - 1;
-  int above = GPOINTER_TO_INT (g_hash_table_lookup (rel->above, s)) - 1;
-  /* A member reaches itself: it counts as @s depending on it. */
-  if (self >= 0 && (below < 0 || self < below))
-    below = self;
-  if (below >= 0 && (above < 0 || below < above))
-    {
-      *s_depends = TRUE;
-      return below;
-    }
-  if (above >= 0)
-    {
-      *s_depends = FALSE;
-      return above;
-    }
-  return -1;
-}
-
-/* Positions: the instructions of a computation numbered in order, in
- * their scratch fields, with gaps, so that the few instructions a build
- * inserts get positions of their own without renumbering everything.
- * Only order matters: a < b when a stands before b. */
-static gintptr
-position (const FbInstr *i)
-{
-  return (gintptr) i->scratch;
-}
-
-static void
-set_position (FbInstr *i, gintptr pos)
-{
-  i->scratch = (gpointer) pos;
-}
-
-#define POSITION_GAP ((gintptr) 1 << 16)
-
-static gintptr
-position_gap (const FbComputation *comp)
-{
-  return MAX (1, MIN (POSITION_GAP, (G_MAXSSIZE / 4) / ((gintptr) comp->n_instrs + 2)));
-}
-
-/* Numbers @comp afresh; TRUE when every operand stands before its user. */
-static gboolean
-number (FbComputation *comp)
-{
-  gintptr gap = position_gap (comp), n = 0;
-  for (FbInstr *i = comp->first; i; i = i->next)
-    set_position (i, n += gap);
-  for (FbInstr *i = comp->first; i; i = i->next)
-    for (int k = 0; k < i->n_operands; k++)
-      if (i->operands[k] && i->operands[k]->parent == comp && position (i->operands[k]) >= position (i))
-        return FALSE;
-  return TRUE;
-}
-
-/* Makes the positions of @comp current: kept from an earlier call during a
- * pass, else numbered now. */
-static void
-ensure_numbered (FbComputation *comp)
-{
-  PassState *st = g_private_get (&pass_state);
-  if (st != NULL && st->numbered == comp)
-    return;
-  gboolean topo = number (comp);
-  if (st != NULL)
-    {
-      st->numbered = comp;
-      st->topological = topo;
-    }
-}
-
-/* The positions of @comp are no longer current. */
-static void
-positions_stale (FbComputation *comp)
-{
-  PassState *st = g_private_get (&pass_state);
-  if (st != NULL && st->numbered == comp)
-    st->numbered = NULL;
-}
-
-/* Does @comp have current positions and an order with operands first? */
-static gboolean
-positions_topological (FbComputation *comp)
-{
-  PassState *st = g_private_get (&pass_state);
-  return st != NULL && st->numbered == comp && st->topological;
-}
-
-/* Gives the @n instructions just inserted after @after (in order) positions
- * between it and the instruction after them. */
-static void
-place_after (FbComputation *comp, FbInstr *after, FbInstr *const *instrs, int n)
-{
-  PassState *st = g_private_get (&pass_state);
-  if (st == NULL || st->numbered != comp || n == 0)
-    return;
-  FbInstr *next = instrs[n - 1]->next;
-  gintptr lo = position (after);
-  gintptr step = next ? (position (next) - lo) / (n + 1) : position_gap (comp);
-  if (step < 1 || (next == NULL && lo > G_MAXSSIZE / 2))
-    {
-      st->numbered = NULL;
-      return;
-    }
-  for (int k = 0; k < n; k++)
-    set_position (instrs[k], lo + step * (k + 1));
-}
-
-void
-_fb_fusion_toposort (FbComputation *comp)
-{
-  ensure_numbered (comp);
-  gboolean in_order = TRUE;
-  for (FbInstr *i = comp->first; i && in_order; i = i->next)
-    for (int k = 0; k < i->n_operands; k++)
-      if (i->operands[k] && i->operands[k]->parent == comp && position (i->operands[k]) >= position (i))
-        in_order = FALSE;
-  if (in_order)
-    return;
-
-  g_autoptr (GHashTable) done = g_hash_table_new (NULL, NULL);
-  g_autoptr (GPtrArray) order = g_ptr_array_new ();
-  g_autoptr (GPtrArray) stack = g_ptr_array_new ();
-  g_autoptr (GArray) next_op = g_array_new (FALSE, FALSE, sizeof (int));
-  gboolean sorted = TRUE;
-
-  for (FbInstr *i = comp->first; i; i = i->next)
-    {
-      if (g_hash_table_contains (done, i))
-        continue;
-      /* Iterative depth-first walk over operands: emit after all operands. */
-      g_ptr_array_add (stack, i);
-      int zero = 0;
-      g_array_append_val (next_op, zero);
-      g_hash_table_add (done, i);
-      while (stack->len > 0)
-        {
-          FbInstr *x = g_ptr_array_index (stack, stack->len - 1);
-          int *k = &g_array_index (next_op, int, next_op->len - 1);
-          if (*k < x->n_operands)
-            {
-              FbInstr *o = x->operands[(*k)++];
-              if (o && o->parent == comp && !g_hash_table_contains (done, o))
-                {
-                  g_hash_table_add (done, o);
-                  g_ptr_array_add (stack, o);
-                  g_array_append_val (next_op, zero);
-                  sorted = FALSE;
-                }
-              continue;
-            }
-          g_ptr_array_add (order, x);
-          g_ptr_array_set_size (stack, stack->len - 1);
-          g_array_set_size (next_op, next_op->len - 1);
-        }
-    }
-  if (sorted)
-    return;
-  for (guint k = 0; k < order->len; k++)
-    fb_instr_move_before (g_ptr_array_index (order, k), NULL);
-  positions_stale (comp);
-}
-
-/* The same order _fb_fusion_toposort gives, computed only over the
- * instructions from @from to @to (in list order), when those are the only
- * ones out of order: every instruction before @from and after @to already
- * follows its operands, and none in between reads one after @to. The
- * depth-first walk then leaves everything outside the span where it is, so
- * only the span is sorted, and its instructions trade their positions. */
-static void
-toposort_span (FbComputation *comp, FbInstr *from, FbInstr *to)
-{
-  g_autoptr (GPtrArray) span = g_ptr_array_new ();
-  for (FbInstr *i = from; i; i = i->next)
-    {
-      g_ptr_array_add (span, i);
-      if (i == to)
-        break;
-    }
-  FbInstr *after = to->next;
-  g_autoptr (GArray) slots = g_array_sized_new (FALSE, FALSE, sizeof (gintptr), span->len);
-  /* A span instruction's scratch holds its index + 1 while it is pending,
-   * 0 once emitted; its position is kept in @slots meanwhile. */
-  for (guint k = 0; k < span->len; k++)
-    {
-      FbInstr *i = g_ptr_array_index (span, k);
-      gintptr pos = position (i);
-      g_array_append_val (slots, pos);
-      set_position (i, (gintptr) k + 1);
-    }
-  g_autoptr (GPtrArray) order = g_ptr_array_sized_new (span->len);
-  g_autoptr (GPtrArray) stack = g_ptr_array_new ();
-  g_autoptr (GArray) next_op = g_array_new (FALSE, FALSE, sizeof (int));
-  g_autofree guint8 *pending = g_new (guint8, span->len);
-  memset (pending, 1, span->len);
-#define IN_SPAN(x) ((x) != NULL && (x)->parent == comp && position (x) >= 1 && position (x) <= (gintptr) span->len \
-                    && g_ptr_array_index (span, position (x) - 1) == (x))
-  for (guint s = 0; s < span->len; s++)
-    {
-      FbInstr *i = g_ptr_array_index (span, s);
-      if (!pending[s])
-        continue;
-      pending[s] = 0;
-      int zero = 0;
-      g_ptr_array_add (stack, i);
-      g_array_append_val (next_op, zero);
-      while (stack->len > 0)
-        {
-          FbInstr *x = g_ptr_array_index (stack, stack->len - 1);
-          int *k = &g_array_index (next_op, int, next_op->len - 1);
-          if (*k < x->n_operands)
-            {
-              FbInstr *o = x->operands[(*k)++];
-              if (IN_SPAN (o) && pending[position (o) - 1])
-                {
-                  pending[position (o) - 1] = 0;
-                  g_ptr_array_add (stack, o);
-                  g_array_append_val (next_op, zero);
-                }
-              continue;
-            }
-          g_ptr_array_add (order, x);
-          g_ptr_array_set_size (stack, stack->len - 1);
-          g_array_set_size (next_op, next_op->len - 1);
-        }
-    }
-#undef IN_SPAN
-  for (guint k = 0; k < order->len; k++)
-    {
-      FbInstr *x = g_ptr_array_index (order, k);
-      fb_instr_move_before (x, after);
-      set_position (x, g_array_index (slots, gintptr, k));
-    }
 }
 
 /* ------------------------------------------------------------- users */
@@ -926,7 +524,7 @@ plan_last (FbFusionPlan *plan)
 {
   gintptr last = 0;
   for (guint k = 0; k < plan->members->len; k++)
-    last = MAX (last, position (g_ptr_array_index (plan->members, k)));
+    last = MAX (last, _fb_fusion_position (g_ptr_array_index (plan->members, k)));
   return last;
 }
 
@@ -935,12 +533,12 @@ plan_last (FbFusionPlan *plan)
 static gboolean
 path_still_closes (FbFusionPlan *plan, GPtrArray *path)
 {
-  ensure_numbered (plan->comp);
+  _fb_fusion_ensure_numbered (plan->comp);
   gintptr last = plan_last (plan);
   for (guint k = 0; k < path->len; k++)
     {
       FbInstr *x = g_ptr_array_index (path, k);
-      if (x->parent != plan->comp || position (x) > last || member_kind (plan, x) == MEMBER)
+      if (x->parent != plan->comp || _fb_fusion_position (x) > last || member_kind (plan, x) == MEMBER)
         return FALSE;
     }
   FbInstr *head = g_ptr_array_index (path, 0);
@@ -975,7 +573,7 @@ path_still_closes (FbFusionPlan *plan, GPtrArray *path)
 static gboolean
 plan_is_convex (FbFusionPlan *plan, FbInstr **via, GPtrArray *path)
 {
-  ensure_numbered (plan->comp);
+  _fb_fusion_ensure_numbered (plan->comp);
   /* Each instruction reached, with the one it was reached from (itself
    * for the users of members). */
   g_autoptr (GHashTable) seen = g_hash_table_new (NULL, NULL);
@@ -1002,7 +600,7 @@ plan_is_convex (FbFusionPlan *plan, FbInstr **via, GPtrArray *path)
   while (stack->len > 0)
     {
       FbInstr *x = g_ptr_array_steal_index_fast (stack, stack->len - 1);
-      if (x->parent != plan->comp || position (x) > last)
+      if (x->parent != plan->comp || _fb_fusion_position (x) > last)
         continue;
       for (int u = 0; u < x->n_users; u++)
         {
@@ -1163,7 +761,7 @@ inline_fusion (Builder *b, FbInstr *m, gboolean keep_ids)
 static gint
 by_position (gconstpointer a, gconstpointer b)
 {
-  gintptr x = position (*(FbInstr **) a), y = position (*(FbInstr **) b);
+  gintptr x = _fb_fusion_position (*(FbInstr **) a), y = _fb_fusion_position (*(FbInstr **) b);
   return (x > y) - (x < y);
 }
 
@@ -1190,8 +788,8 @@ _fb_fusion_plan_build (FbFusionPlan *plan, FbFusionKind kind)
   FbComputation *comp = plan->comp;
   FbModule *module = comp->module;
   FbArena *arena = module->arena;
-  ensure_numbered (comp);
-  gboolean was_topological = positions_topological (comp);
+  _fb_fusion_ensure_numbered (comp);
+  gboolean was_topological = _fb_fusion_positions_topological (comp);
   g_autoptr (GPtrArray) members = g_ptr_array_copy (plan->members, NULL, NULL);
   g_ptr_array_sort (members, by_position);
 
@@ -1296,7 +894,7 @@ _fb_fusion_plan_build (FbFusionPlan *plan, FbFusionKind kind)
 
   /* Users outside now read the fusion (or one element of it). The fusion
    * stands where the last member stood: users before that need a reorder. */
-  gintptr last_pos = position (last);
+  gintptr last_pos = _fb_fusion_position (last);
   gboolean reorder = FALSE;
   FbInstr *first_late = NULL;   /* the earliest user standing before the fusion */
   g_autofree FbInstr **placed = g_new0 (FbInstr *, outputs->len + 1);
@@ -1306,10 +904,10 @@ _fb_fusion_plan_build (FbFusionPlan *plan, FbFusionKind kind)
     {
       FbInstr *m = g_ptr_array_index (outputs, k);
       for (int u = 0; u < m->n_users; u++)
-        if (member_kind (plan, m->users[u]) != MEMBER && position (m->users[u]) < last_pos)
+        if (member_kind (plan, m->users[u]) != MEMBER && _fb_fusion_position (m->users[u]) < last_pos)
           {
             reorder = TRUE;
-            if (first_late == NULL || position (m->users[u]) < position (first_late))
+            if (first_late == NULL || _fb_fusion_position (m->users[u]) < _fb_fusion_position (first_late))
               first_late = m->users[u];
           }
       FbInstr *target = fusion;
@@ -1333,7 +931,7 @@ _fb_fusion_plan_build (FbFusionPlan *plan, FbFusionKind kind)
       if (comp->root == m)
         comp->root = target;
     }
-  place_after (comp, last, placed, n_placed);
+  _fb_fusion_place_after (comp, last, placed, n_placed);
 
   /* A consumer fusion that grew keeps its name and its computation's name. */
   const char *heir_name = NULL, *heir_comp = NULL;
@@ -1377,8 +975,8 @@ _fb_fusion_plan_build (FbFusionPlan *plan, FbFusionKind kind)
   /* In an order that had operands first, only the users that now stand
    * before the fusion are out of order: sort from the first of them to
    * the fusion's last get-tuple-element. */
-  if (reorder && was_topological && positions_topological (comp) && first_late->parent == comp)
-    toposort_span (comp, first_late, placed[n_placed - 1]);
+  if (reorder && was_topological && _fb_fusion_positions_topological (comp) && first_late->parent == comp)
+    _fb_fusion_toposort_span (comp, first_late, placed[n_placed - 1]);
   else if (reorder)
     _fb_fusion_toposort (comp);
   return fusion;

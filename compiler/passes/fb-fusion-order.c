@@ -1,0 +1,399 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * Order inside a computation for the fusion machinery: reachability between
+ * instructions, the dependence labels fuse-siblings uses, and positions --
+ * the instructions numbered in order with gaps, so that the few
+ * instructions a build inserts get positions of their own without
+ * renumbering everything -- with the local re-sorts that keep them
+ * topological after a build.
+ */
+#include <string.h>
+
+#include "fb-fusion.h"
+#include "fb-fusion-private.h"
+
+
+gboolean
+_fb_fusion_reaches (FbInstr *from, FbInstr *to)
+{
+  if (from == to)
+    return TRUE;
+  /* In an order with operands first, nothing after @to leads to it. */
+  gboolean bounded = FALSE;
+  if (from->parent != NULL && from->parent == to->parent && _fb_fusion_pass_state () != NULL)
+    {
+      _fb_fusion_ensure_numbered (from->parent);
+      bounded = _fb_fusion_positions_topological (from->parent);
+    }
+  gintptr limit = bounded ? _fb_fusion_position (to) : 0;
+  if (bounded && _fb_fusion_position (from) > limit)
+    return FALSE;
+  g_autoptr (GHashTable) seen = g_hash_table_new (NULL, NULL);
+  g_autoptr (GPtrArray) stack = g_ptr_array_new ();
+  g_ptr_array_add (stack, from);
+  while (stack->len > 0)
+    {
+      FbInstr *x = g_ptr_array_steal_index_fast (stack, stack->len - 1);
+      for (int u = 0; u < x->n_users; u++)
+        {
+          FbInstr *y = x->users[u];
+          if (y == to)
+            return TRUE;
+          if (bounded && (y->parent != to->parent || _fb_fusion_position (y) > limit))
+            continue;
+          if (!g_hash_table_contains (seen, y))
+            {
+              g_hash_table_add (seen, y);
+              g_ptr_array_add (stack, y);
+            }
+        }
+    }
+  return FALSE;
+}
+
+struct _FbFusionRelated {
+  FbComputation *comp;
+  gboolean       bounded;   /* positions in an order with operands first */
+  gintptr        lo, hi;    /* of the candidates */
+  GPtrArray     *group;
+  GHashTable    *index;     /* member -> its first index + 1 */
+  GHashTable    *below;     /* instr -> 1 + the first member it depends on */
+  GHashTable    *above;     /* instr -> 1 + the first member that depends on it */
+};
+
+FbFusionRelated *
+_fb_fusion_related_new (FbComputation *comp, FbInstr *const *candidates, int n)
+{
+  FbFusionRelated *rel = g_new0 (FbFusionRelated, 1);
+  rel->comp = comp;
+  rel->group = g_ptr_array_new ();
+  rel->index = g_hash_table_new (NULL, NULL);
+  rel->below = g_hash_table_new (NULL, NULL);
+  rel->above = g_hash_table_new (NULL, NULL);
+  rel->bounded = _fb_fusion_pass_state () != NULL;
+  for (int k = 0; k < n && rel->bounded; k++)
+    rel->bounded = candidates[k]->parent == comp;
+  if (rel->bounded)
+    {
+      _fb_fusion_ensure_numbered (comp);
+      rel->bounded = _fb_fusion_positions_topological (comp);
+    }
+  rel->lo = G_MAXSSIZE;
+  rel->hi = G_MINSSIZE;
+  for (int k = 0; k < n && rel->bounded; k++)
+    {
+      rel->lo = MIN (rel->lo, _fb_fusion_position (candidates[k]));
+      rel->hi = MAX (rel->hi, _fb_fusion_position (candidates[k]));
+    }
+  return rel;
+}
+
+void
+_fb_fusion_related_free (FbFusionRelated *rel)
+{
+  if (rel == NULL)
+    return;
+  g_ptr_array_unref (rel->group);
+  g_hash_table_unref (rel->index);
+  g_hash_table_unref (rel->below);
+  g_hash_table_unref (rel->above);
+  g_free (rel);
+}
+
+/* Labels with @label everything reachable from @m along users (@down) or
+ * operands within the bounds that has no label yet. What a labelled
+ * instruction reaches is labelled already, with the same or an earlier
+ * member, so the walk stops there. */
+static void
+related_walk (FbFusionRelated *rel, FbInstr *m, gboolean down, int label)
+{
+  GHashTable *table = down ? rel->below : rel->above;
+  g_autoptr (GPtrArray) stack = g_ptr_array_new ();
+  g_ptr_array_add (stack, m);
+  while (stack->len > 0)
+    {
+      FbInstr *x = g_ptr_array_steal_index_fast (stack, stack->len - 1);
+      int n = down ? x->n_users : x->n_operands;
+      for (int k = 0; k < n; k++)
+        {
+          FbInstr *y = down ? x->users[k] : x->operands[k];
+          if (y == NULL || y->parent != rel->comp || (down ? _fb_fusion_position (y) > rel->hi : _fb_fusion_position (y) < rel->lo)
+              || g_hash_table_contains (table, y))
+            continue;
+          g_hash_table_insert (table, y, GINT_TO_POINTER (label + 1));
+          g_ptr_array_add (stack, y);
+        }
+    }
+}
+
+void
+_fb_fusion_related_add (FbFusionRelated *rel, FbInstr *member)
+{
+  int label = rel->group->len;
+  g_ptr_array_add (rel->group, member);
+  if (!g_hash_table_contains (rel->index, member))
+    g_hash_table_insert (rel->index, member, GINT_TO_POINTER (label + 1));
+  if (!rel->bounded)
+    return;
+  related_walk (rel, member, TRUE, label);
+  related_walk (rel, member, FALSE, label);
+}
+
+int
+_fb_fusion_related_first (FbFusionRelated *rel, FbInstr *s, gboolean *s_depends)
+{
+  if (!rel->bounded)
+    {
+      for (guint g = 0; g < rel->group->len; g++)
+        {
+          FbInstr *o = g_ptr_array_index (rel->group, g);
+          if (_fb_fusion_reaches (o, s))
+            {
+              *s_depends = TRUE;
+              return g;
+            }
+          if (_fb_fusion_reaches (s, o))
+            {
+              *s_depends = FALSE;
+              return g;
+            }
+        }
+      return -1;
+    }
+  int self = GPOINTER_TO_INT (g_hash_table_lookup (rel->index, s)) - 1;
+  int below = GPOINTER_TO_INT (g_hash_table_lookup (rel->below, s)) - 1;
+  int above = GPOINTER_TO_INT (g_hash_table_lookup (rel->above, s)) - 1;
+  /* A member reaches itself: it counts as @s depending on it. */
+  if (self >= 0 && (below < 0 || self < below))
+    below = self;
+  if (below >= 0 && (above < 0 || below < above))
+    {
+      *s_depends = TRUE;
+      return below;
+    }
+  if (above >= 0)
+    {
+      *s_depends = FALSE;
+      return above;
+    }
+  return -1;
+}
+
+/* Positions: the instructions of a computation numbered in order, in
+ * their scratch fields, with gaps, so that the few instructions a build
+ * inserts get positions of their own without renumbering everything.
+ * Only order matters: a < b when a stands before b. */
+gintptr
+_fb_fusion_position (const FbInstr *i)
+{
+  return (gintptr) i->scratch;
+}
+
+static void
+set_position (FbInstr *i, gintptr pos)
+{
+  i->scratch = (gpointer) pos;
+}
+
+#define POSITION_GAP ((gintptr) 1 << 16)
+
+static gintptr
+position_gap (const FbComputation *comp)
+{
+  return MAX (1, MIN (POSITION_GAP, (G_MAXSSIZE / 4) / ((gintptr) comp->n_instrs + 2)));
+}
+
+/* Numbers @comp afresh; TRUE when every operand stands before its user. */
+static gboolean
+number (FbComputation *comp)
+{
+  gintptr gap = position_gap (comp), n = 0;
+  for (FbInstr *i = comp->first; i; i = i->next)
+    set_position (i, n += gap);
+  for (FbInstr *i = comp->first; i; i = i->next)
+    for (int k = 0; k < i->n_operands; k++)
+      if (i->operands[k] && i->operands[k]->parent == comp && _fb_fusion_position (i->operands[k]) >= _fb_fusion_position (i))
+        return FALSE;
+  return TRUE;
+}
+
+/* Makes the positions of @comp current: kept from an earlier call during a
+ * pass, else numbered now. */
+void
+_fb_fusion_ensure_numbered (FbComputation *comp)
+{
+  PassState *st = _fb_fusion_pass_state ();
+  if (st != NULL && st->numbered == comp)
+    return;
+  gboolean topo = number (comp);
+  if (st != NULL)
+    {
+      st->numbered = comp;
+      st->topological = topo;
+    }
+}
+
+/* The positions of @comp are no longer current. */
+static void
+positions_stale (FbComputation *comp)
+{
+  PassState *st = _fb_fusion_pass_state ();
+  if (st != NULL && st->numbered == comp)
+    st->numbered = NULL;
+}
+
+/* Does @comp have current positions and an order with operands first? */
+gboolean
+_fb_fusion_positions_topological (FbComputation *comp)
+{
+  PassState *st = _fb_fusion_pass_state ();
+  return st != NULL && st->numbered == comp && st->topological;
+}
+
+/* Gives the @n instructions just inserted after @after (in order) positions
+ * between it and the instruction after them. */
+void
+_fb_fusion_place_after (FbComputation *comp, FbInstr *after, FbInstr *const *instrs, int n)
+{
+  PassState *st = _fb_fusion_pass_state ();
+  if (st == NULL || st->numbered != comp || n == 0)
+    return;
+  FbInstr *next = instrs[n - 1]->next;
+  gintptr lo = _fb_fusion_position (after);
+  gintptr step = next ? (_fb_fusion_position (next) - lo) / (n + 1) : position_gap (comp);
+  if (step < 1 || (next == NULL && lo > G_MAXSSIZE / 2))
+    {
+      st->numbered = NULL;
+      return;
+    }
+  for (int k = 0; k < n; k++)
+    set_position (instrs[k], lo + step * (k + 1));
+}
+
+void
+_fb_fusion_toposort (FbComputation *comp)
+{
+  _fb_fusion_ensure_numbered (comp);
+  gboolean in_order = TRUE;
+  for (FbInstr *i = comp->first; i && in_order; i = i->next)
+    for (int k = 0; k < i->n_operands; k++)
+      if (i->operands[k] && i->operands[k]->parent == comp && _fb_fusion_position (i->operands[k]) >= _fb_fusion_position (i))
+        in_order = FALSE;
+  if (in_order)
+    return;
+
+  g_autoptr (GHashTable) done = g_hash_table_new (NULL, NULL);
+  g_autoptr (GPtrArray) order = g_ptr_array_new ();
+  g_autoptr (GPtrArray) stack = g_ptr_array_new ();
+  g_autoptr (GArray) next_op = g_array_new (FALSE, FALSE, sizeof (int));
+  gboolean sorted = TRUE;
+
+  for (FbInstr *i = comp->first; i; i = i->next)
+    {
+      if (g_hash_table_contains (done, i))
+        continue;
+      /* Iterative depth-first walk over operands: emit after all operands. */
+      g_ptr_array_add (stack, i);
+      int zero = 0;
+      g_array_append_val (next_op, zero);
+      g_hash_table_add (done, i);
+      while (stack->len > 0)
+        {
+          FbInstr *x = g_ptr_array_index (stack, stack->len - 1);
+          int *k = &g_array_index (next_op, int, next_op->len - 1);
+          if (*k < x->n_operands)
+            {
+              FbInstr *o = x->operands[(*k)++];
+              if (o && o->parent == comp && !g_hash_table_contains (done, o))
+                {
+                  g_hash_table_add (done, o);
+                  g_ptr_array_add (stack, o);
+                  g_array_append_val (next_op, zero);
+                  sorted = FALSE;
+                }
+              continue;
+            }
+          g_ptr_array_add (order, x);
+          g_ptr_array_set_size (stack, stack->len - 1);
+          g_array_set_size (next_op, next_op->len - 1);
+        }
+    }
+  if (sorted)
+    return;
+  for (guint k = 0; k < order->len; k++)
+    fb_instr_move_before (g_ptr_array_index (order, k), NULL);
+  positions_stale (comp);
+}
+
+/* The same order _fb_fusion_toposort gives, computed only over the
+ * instructions from @from to @to (in list order), when those are the only
+ * ones out of order: every instruction before @from and after @to already
+ * follows its operands, and none in between reads one after @to. The
+ * depth-first walk then leaves everything outside the span where it is, so
+ * only the span is sorted, and its instructions trade their positions. */
+void
+_fb_fusion_toposort_span (FbComputation *comp, FbInstr *from, FbInstr *to)
+{
+  g_autoptr (GPtrArray) span = g_ptr_array_new ();
+  for (FbInstr *i = from; i; i = i->next)
+    {
+      g_ptr_array_add (span, i);
+      if (i == to)
+        break;
+    }
+  FbInstr *after = to->next;
+  g_autoptr (GArray) slots = g_array_sized_new (FALSE, FALSE, sizeof (gintptr), span->len);
+  /* A span instruction's scratch holds its index + 1 while it is pending,
+   * 0 once emitted; its position is kept in @slots meanwhile. */
+  for (guint k = 0; k < span->len; k++)
+    {
+      FbInstr *i = g_ptr_array_index (span, k);
+      gintptr pos = _fb_fusion_position (i);
+      g_array_append_val (slots, pos);
+      set_position (i, (gintptr) k + 1);
+    }
+  g_autoptr (GPtrArray) order = g_ptr_array_sized_new (span->len);
+  g_autoptr (GPtrArray) stack = g_ptr_array_new ();
+  g_autoptr (GArray) next_op = g_array_new (FALSE, FALSE, sizeof (int));
+  g_autofree guint8 *pending = g_new (guint8, span->len);
+  memset (pending, 1, span->len);
+#define IN_SPAN(x) ((x) != NULL && (x)->parent == comp && _fb_fusion_position (x) >= 1 && _fb_fusion_position (x) <= (gintptr) span->len \
+                    && g_ptr_array_index (span, _fb_fusion_position (x) - 1) == (x))
+  for (guint s = 0; s < span->len; s++)
+    {
+      FbInstr *i = g_ptr_array_index (span, s);
+      if (!pending[s])
+        continue;
+      pending[s] = 0;
+      int zero = 0;
+      g_ptr_array_add (stack, i);
+      g_array_append_val (next_op, zero);
+      while (stack->len > 0)
+        {
+          FbInstr *x = g_ptr_array_index (stack, stack->len - 1);
+          int *k = &g_array_index (next_op, int, next_op->len - 1);
+          if (*k < x->n_operands)
+            {
+              FbInstr *o = x->operands[(*k)++];
+              if (IN_SPAN (o) && pending[_fb_fusion_position (o) - 1])
+                {
+                  pending[_fb_fusion_position (o) - 1] = 0;
+                  g_ptr_array_add (stack, o);
+                  g_array_append_val (next_op, zero);
+                }
+              continue;
+            }
+          g_ptr_array_add (order, x);
+          g_ptr_array_set_size (stack, stack->len - 1);
+          g_array_set_size (next_op, next_op->len - 1);
+        }
+    }
+#undef IN_SPAN
+  for (guint k = 0; k < order->len; k++)
+    {
+      FbInstr *x = g_ptr_array_index (order, k);
+      fb_instr_move_before (x, after);
+      set_position (x, g_array_index (slots, gintptr, k));
+    }
+}
+
