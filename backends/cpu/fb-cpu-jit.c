@@ -511,7 +511,7 @@ fb_cpu_jit_compile (FbCpuJit *jit, int n, FbInstr *const *instrs, FbCpuKernel **
   g_autofree Job *jobs = g_new0 (Job, MAX (n, 1));
   g_autofree FbCpuKernel **kernels = g_new0 (FbCpuKernel *, MAX (n, 1));
   g_autoptr (GHashTable) first_of = g_hash_table_new (g_str_hash, g_str_equal);   /* key -> Job* */
-  GPtrArray *todo = g_ptr_array_new ();
+  GPtrArray *misses = g_ptr_array_new ();
   gboolean ok = TRUE;
 
   for (int i = 0; i < n && ok; i++)
@@ -544,23 +544,23 @@ fb_cpu_jit_compile (FbCpuJit *jit, int n, FbInstr *const *instrs, FbCpuKernel **
               g_debug ("ignoring a corrupt kernel cache entry %s", path);
             }
         }
-      g_ptr_array_add (todo, j);
+      g_ptr_array_add (misses, j);
     }
 
-  if (ok && todo->len > 0)
+  if (ok && misses->len > 0)
     {
-      int threads = MIN ((int) todo->len, (int) g_get_num_processors ());
+      int threads = MIN ((int) misses->len, (int) g_get_num_processors ());
       GThreadPool *pool = g_thread_pool_new (compile_job, NULL, MAX (threads, 1), TRUE, NULL);
-      for (guint i = 0; pool != NULL && i < todo->len; i++)
-        g_thread_pool_push (pool, todo->pdata[i], NULL);
+      for (guint i = 0; pool != NULL && i < misses->len; i++)
+        g_thread_pool_push (pool, misses->pdata[i], NULL);
       if (pool != NULL)
         g_thread_pool_free (pool, FALSE, TRUE);
       else
-        for (guint i = 0; i < todo->len; i++)
-          compile_job (todo->pdata[i], NULL);
-      for (guint i = 0; ok && i < todo->len; i++)
+        for (guint i = 0; i < misses->len; i++)
+          compile_job (misses->pdata[i], NULL);
+      for (guint i = 0; ok && i < misses->len; i++)
         {
-          Job *j = todo->pdata[i];
+          Job *j = misses->pdata[i];
           if (j->error != NULL)
             {
               g_propagate_error (error, g_steal_pointer (&j->error));
@@ -577,7 +577,7 @@ fb_cpu_jit_compile (FbCpuJit *jit, int n, FbInstr *const *instrs, FbCpuKernel **
             }
         }
     }
-  g_ptr_array_unref (todo);
+  g_ptr_array_unref (misses);
 
   /* load new objects into the JIT, in input order */
   for (int i = 0; ok && i < n; i++)
