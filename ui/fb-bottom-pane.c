@@ -49,7 +49,7 @@ struct _FbBottomPane
 G_DEFINE_FINAL_TYPE (FbBottomPane, fb_bottom_pane, GTK_TYPE_WIDGET)
 
 static void
-placeholder (cairo_t *cr, int width, int height, const char *text)
+draw_empty_message (cairo_t *cr, int width, int height, const char *text)
 {
   cairo_set_source_rgba (cr, 0.5, 0.5, 0.5, 1);
   cairo_select_font_face (cr, "Sans", CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_NORMAL);
@@ -101,7 +101,7 @@ draw_memory (GtkDrawingArea *area, cairo_t *cr, int width, int height, gpointer 
   ensure_plan (self);
   if (self->plan == NULL)
     {
-      placeholder (cr, width, height, _("No buffer plan for this snapshot."));
+      draw_empty_message (cr, width, height, _("No buffer plan for this snapshot."));
       return;
     }
   fb_paint_memory (cr, self->plan, NULL, width, height);
@@ -113,7 +113,7 @@ draw_throughput (GtkDrawingArea *area, cairo_t *cr, int width, int height, gpoin
   FbBottomPane *self = user_data;
   if (self->a <= 0 && self->b <= 0)
     {
-      placeholder (cr, width, height, _("Bench the model to compare pass sets A and B."));
+      draw_empty_message (cr, width, height, _("Bench the model to compare pass sets A and B."));
       return;
     }
   g_autofree char *label = self->doc ? fb_document_dup_basename (self->doc) : g_strdup ("");

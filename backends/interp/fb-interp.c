@@ -549,6 +549,25 @@ strided_copy (guint8 *dst, const guint8 *src, int rank, const int64_t *dims, con
     }
 }
 
+/* One array operand of the result's element type, and an array result. */
+static gboolean
+need_one_array_operand (FbInstr *instr, FbLiteral *const *ops, GError **error)
+{
+  return need_operands (instr, 1, error) && need_array_result (instr, error)
+         && need_array (instr, ops[0], "the operand", error) && same_type (instr, ops[0], error);
+}
+
+/* The result of a pure data movement: @src read with strides @sstr from
+ * element @offset, in the result's row-major order. */
+static FbLiteral *
+strided_result (Ctx *ctx, FbInstr *instr, const FbLiteral *src, const int64_t *sstr, int64_t offset)
+{
+  const FbShape *os = instr->shape;
+  FbLiteral *r = fb_literal_new (ctx->base.arena, instr->shape);
+  strided_copy (r->data, src->data, os->rank, os->dims, sstr, offset, fb_elem_type_bytes (os->type));
+  return r;
+}
+
 static gboolean
 eval_reshape (Ctx *ctx, FbInstr *instr, FbLiteral *const *ops, FbLiteral **out, GError **error)
 {
@@ -573,8 +592,7 @@ eval_reshape (Ctx *ctx, FbInstr *instr, FbLiteral *const *ops, FbLiteral **out, 
 static gboolean
 eval_broadcast (Ctx *ctx, FbInstr *instr, FbLiteral *const *ops, FbLiteral **out, GError **error)
 {
-  if (!need_operands (instr, 1, error) || !need_array_result (instr, error)
-      || !need_array (instr, ops[0], "the operand", error) || !same_type (instr, ops[0], error))
+  if (!need_one_array_operand (instr, ops, error))
     return FALSE;
   const FbShape *in = ops[0]->shape, *os = instr->shape;
   const FbDims *d = fb_instr_dims (instr, FB_A_DIMENSIONS);
@@ -598,17 +616,14 @@ eval_broadcast (Ctx *ctx, FbInstr *instr, FbLiteral *const *ops, FbLiteral **out
         }
       sstr[j] = istr[i];
     }
-  FbLiteral *r = fb_literal_new (ctx->base.arena, instr->shape);
-  strided_copy (r->data, ops[0]->data, os->rank, os->dims, sstr, 0, fb_elem_type_bytes (os->type));
-  *out = r;
+  *out = strided_result (ctx, instr, ops[0], sstr, 0);
   return TRUE;
 }
 
 static gboolean
 eval_transpose (Ctx *ctx, FbInstr *instr, FbLiteral *const *ops, FbLiteral **out, GError **error)
 {
-  if (!need_operands (instr, 1, error) || !need_array_result (instr, error)
-      || !need_array (instr, ops[0], "the operand", error) || !same_type (instr, ops[0], error))
+  if (!need_one_array_operand (instr, ops, error))
     return FALSE;
   const FbShape *in = ops[0]->shape, *os = instr->shape;
   const FbDims *perm = need_dims (instr, FB_A_DIMENSIONS, in->rank, error);
@@ -633,17 +648,14 @@ eval_transpose (Ctx *ctx, FbInstr *instr, FbLiteral *const *ops, FbLiteral **out
       seen |= 1ull << p;
       sstr[j] = istr[p];
     }
-  FbLiteral *r = fb_literal_new (ctx->base.arena, instr->shape);
-  strided_copy (r->data, ops[0]->data, os->rank, os->dims, sstr, 0, fb_elem_type_bytes (os->type));
-  *out = r;
+  *out = strided_result (ctx, instr, ops[0], sstr, 0);
   return TRUE;
 }
 
 static gboolean
 eval_slice (Ctx *ctx, FbInstr *instr, FbLiteral *const *ops, FbLiteral **out, GError **error)
 {
-  if (!need_operands (instr, 1, error) || !need_array_result (instr, error)
-      || !need_array (instr, ops[0], "the operand", error) || !same_type (instr, ops[0], error))
+  if (!need_one_array_operand (instr, ops, error))
     return FALSE;
   const FbShape *in = ops[0]->shape, *os = instr->shape;
   const FbAttr *a = fb_instr_get_attr (instr, FB_A_SLICE);
@@ -669,17 +681,14 @@ eval_slice (Ctx *ctx, FbInstr *instr, FbLiteral *const *ops, FbLiteral **out, GE
       base += s->start * istr[i];
       sstr[i] = istr[i] * stride;
     }
-  FbLiteral *r = fb_literal_new (ctx->base.arena, instr->shape);
-  strided_copy (r->data, ops[0]->data, os->rank, os->dims, sstr, base, fb_elem_type_bytes (os->type));
-  *out = r;
+  *out = strided_result (ctx, instr, ops[0], sstr, base);
   return TRUE;
 }
 
 static gboolean
 eval_reverse (Ctx *ctx, FbInstr *instr, FbLiteral *const *ops, FbLiteral **out, GError **error)
 {
-  if (!need_operands (instr, 1, error) || !need_array_result (instr, error)
-      || !need_array (instr, ops[0], "the operand", error) || !same_type (instr, ops[0], error))
+  if (!need_one_array_operand (instr, ops, error))
     return FALSE;
   const FbShape *in = ops[0]->shape;
   const FbDims *d = need_dims (instr, FB_A_DIMENSIONS, -1, error);

@@ -101,8 +101,8 @@ kernel_bytes (FbInstr *k)
 }
 
 /* Why @k may not join @g (@dependent: one depends on the other), or NULL
- * when it may. With @want_why FALSE the reason is a placeholder, not
- * spelled out. */
+ * when it may. With @want_why FALSE only the fact of a refusal matters:
+ * the returned text is empty, not the spelled-out reason. */
 static char *
 why_not_join (FbPassContext *ctx, Group *g, FbInstr *k, gboolean dependent, gboolean want_why)
 {
