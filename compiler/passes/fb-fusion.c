@@ -335,6 +335,13 @@ struct _FbFusionPlan {
   FbComputation *comp;
   GPtrArray     *members;
   GHashTable    *set;       /* instr -> MEMBER or DUPLICATE */
+  /* Kept as members join, in counted plans only (NULL otherwise): how
+   * many of the members measured read each instruction, the outside
+   * operands among them and the instructions the members bring. */
+  GHashTable    *readers;   /* instr -> count */
+  int            n_ops;
+  int            n_instrs;
+  gboolean       uncounted; /* a member joined that the counts cannot follow */
 };
 
 FbFusionPlan *
@@ -347,6 +354,14 @@ _fb_fusion_plan_new (FbComputation *comp)
   return plan;
 }
 
+FbFusionPlan *
+_fb_fusion_plan_new_counted (FbComputation *comp)
+{
+  FbFusionPlan *plan = _fb_fusion_plan_new (comp);
+  plan->readers = g_hash_table_new (NULL, NULL);
+  return plan;
+}
+
 void
 _fb_fusion_plan_free (FbFusionPlan *plan)
 {
@@ -354,7 +369,43 @@ _fb_fusion_plan_free (FbFusionPlan *plan)
     return;
   g_ptr_array_unref (plan->members);
   g_hash_table_unref (plan->set);
+  if (plan->readers)
+    g_hash_table_unref (plan->readers);
   g_free (plan);
+}
+
+static int member_n_instrs (const FbInstr *m);
+static gboolean is_inner_gte (FbFusionPlan *plan, const FbInstr *m);
+
+/* Brings the counts of a counted plan up to date with @instr, which has
+ * just joined it. */
+static void
+count_member (FbFusionPlan *plan, FbInstr *instr)
+{
+  if (GPOINTER_TO_INT (g_hash_table_lookup (plan->readers, instr)) > 0)
+    plan->n_ops--;
+  /* A get-tuple-element that joins before its multi-output fusion would
+   * stop being measured when the fusion joins: leave counting then. */
+  if (instr->opcode == FB_OP_GET_TUPLE_ELEMENT && !is_inner_gte (plan, instr))
+    plan->uncounted = TRUE;
+  if (is_inner_gte (plan, instr))
+    return;
+  plan->n_instrs += member_n_instrs (instr);
+  for (int i = 0; i < instr->n_operands; i++)
+    {
+      FbInstr *o = instr->operands[i];
+      if (o == NULL || _fb_fusion_plan_has (plan, o))
+        continue;
+      gboolean again = FALSE;
+      for (int k = 0; k < i && !again; k++)
+        again = instr->operands[k] == o;
+      if (again)
+        continue;
+      int n = GPOINTER_TO_INT (g_hash_table_lookup (plan->readers, o));
+      if (n == 0)
+        plan->n_ops++;
+      g_hash_table_insert (plan->readers, o, GINT_TO_POINTER (n + 1));
+    }
 }
 
 static int
@@ -382,6 +433,8 @@ _fb_fusion_plan_add (FbFusionPlan *plan, FbInstr *instr, gboolean duplicate)
     return;
   g_hash_table_insert (plan->set, instr, GINT_TO_POINTER (duplicate ? DUPLICATE : MEMBER));
   g_ptr_array_add (plan->members, instr);
+  if (plan->readers)
+    count_member (plan, instr);
   if (_fb_fusion_is_multi_output (instr))
     for (int u = 0; u < instr->n_users; u++)
       _fb_fusion_plan_add (plan, instr->users[u], FALSE);
@@ -441,6 +494,8 @@ _fb_fusion_plan_operand_bytes (FbFusionPlan *plan)
 int
 _fb_fusion_plan_n_instrs (FbFusionPlan *plan)
 {
+  if (plan->readers && !plan->uncounted)
+    return plan->n_instrs;
   int n = 0;
   for (guint k = 0; k < plan->members->len; k++)
     {
@@ -482,6 +537,108 @@ _fb_fusion_plan_within_limits (FbFusionPlan *plan, FbPassContext *ctx, char **wh
   if (ops > ctx->max_fusion_operands)
     return limits_check (ctx, ops, 0, why);
   return limits_check (ctx, ops, _fb_fusion_plan_n_instrs (plan), why);
+}
+
+/* The instructions @instr would bring into @plan, itself and, for a
+ * multi-output fusion, its users, as _fb_fusion_plan_add adds them. */
+static void
+joining (FbFusionPlan *plan, FbInstr *instr, GPtrArray *out)
+{
+  if (_fb_fusion_plan_has (plan, instr))
+    return;
+  for (guint k = 0; k < out->len; k++)
+    if (g_ptr_array_index (out, k) == instr)
+      return;
+  g_ptr_array_add (out, instr);
+  if (_fb_fusion_is_multi_output (instr))
+    for (int u = 0; u < instr->n_users; u++)
+      joining (plan, instr->users[u], out);
+}
+
+/* The common case of _fb_fusion_plan_within_limits_with: a counted plan
+ * and an @instr outside it that brings no other instruction. */
+static gboolean
+within_limits_with_one (FbFusionPlan *plan, FbInstr *instr, FbPassContext *ctx, char **why)
+{
+  int n = plan->n_instrs + member_n_instrs (instr);
+  if (why == NULL && n > ctx->max_fusion_instructions)
+    return FALSE;
+  int ops = plan->n_ops - (GPOINTER_TO_INT (g_hash_table_lookup (plan->readers, instr)) > 0 ? 1 : 0);
+  for (int i = 0; i < instr->n_operands; i++)
+    {
+      FbInstr *o = instr->operands[i];
+      if (o == NULL || o == instr || _fb_fusion_plan_has (plan, o)
+          || GPOINTER_TO_INT (g_hash_table_lookup (plan->readers, o)) > 0)
+        continue;
+      gboolean again = FALSE;
+      for (int k = 0; k < i && !again; k++)
+        again = instr->operands[k] == o;
+      if (!again)
+        ops++;
+    }
+  if (why == NULL)
+    return ops <= ctx->max_fusion_operands && n <= ctx->max_fusion_instructions;
+  if (ops > ctx->max_fusion_operands)
+    return limits_check (ctx, ops, 0, why);
+  return limits_check (ctx, ops, n, why);
+}
+
+gboolean
+_fb_fusion_plan_within_limits_with (FbFusionPlan *plan, FbInstr *instr, FbPassContext *ctx, char **why)
+{
+  if (plan->readers && !plan->uncounted && !_fb_fusion_is_multi_output (instr)
+      && instr->opcode != FB_OP_GET_TUPLE_ELEMENT && !_fb_fusion_plan_has (plan, instr))
+    return within_limits_with_one (plan, instr, ctx, why);
+  g_autofree char *discard = NULL;
+  if (why == NULL)
+    why = &discard;
+  g_autoptr (GPtrArray) join = g_ptr_array_new ();
+  joining (plan, instr, join);
+  gboolean counted = plan->readers && !plan->uncounted;
+  for (guint k = 0; k < join->len && counted; k++)
+    {
+      FbInstr *j = g_ptr_array_index (join, k);
+      counted = j->opcode != FB_OP_GET_TUPLE_ELEMENT || j->n_operands != 1
+                || (g_ptr_array_find (join, j->operands[0], NULL) && _fb_fusion_is_multi_output (j->operands[0]));
+    }
+  if (!counted)
+    {
+      /* Measure a copy with @instr in it. */
+      g_autoptr (FbFusionPlan) copy = _fb_fusion_plan_new (plan->comp);
+      for (guint k = 0; k < plan->members->len; k++)
+        {
+          FbInstr *m = g_ptr_array_index (plan->members, k);
+          g_hash_table_insert (copy->set, m, g_hash_table_lookup (plan->set, m));
+          g_ptr_array_add (copy->members, m);
+        }
+      _fb_fusion_plan_add (copy, instr, FALSE);
+      return _fb_fusion_plan_within_limits (copy, ctx, why);
+    }
+  /* Every joining get-tuple-element reads a joining multi-output fusion,
+   * so it brings nothing and reads nothing from outside. */
+  int ops = plan->n_ops, n = plan->n_instrs;
+  g_autoptr (GHashTable) fresh = g_hash_table_new (NULL, NULL);
+  for (guint k = 0; k < join->len; k++)
+    {
+      FbInstr *j = g_ptr_array_index (join, k);
+      if (GPOINTER_TO_INT (g_hash_table_lookup (plan->readers, j)) > 0)
+        ops--;
+      if (j->opcode == FB_OP_GET_TUPLE_ELEMENT)
+        continue;
+      n += member_n_instrs (j);
+      for (int i = 0; i < j->n_operands; i++)
+        {
+          FbInstr *o = j->operands[i];
+          if (o == NULL || _fb_fusion_plan_has (plan, o) || g_ptr_array_find (join, o, NULL)
+              || GPOINTER_TO_INT (g_hash_table_lookup (plan->readers, o)) > 0 || g_hash_table_contains (fresh, o))
+            continue;
+          g_hash_table_add (fresh, o);
+          ops++;
+        }
+    }
+  if (ops > ctx->max_fusion_operands)
+    return limits_check (ctx, ops, 0, why);
+  return limits_check (ctx, ops, n, why);
 }
 
 /* Instructions @m brings into a fused computation. */

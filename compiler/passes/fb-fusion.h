@@ -55,6 +55,9 @@ GPtrArray   *_fb_fusion_control_computations (FbModule *module);
 typedef struct _FbFusionPlan FbFusionPlan;
 
 FbFusionPlan *_fb_fusion_plan_new   (FbComputation *comp);
+/* A plan that keeps its operand and instruction counts as members join,
+ * for _fb_fusion_plan_within_limits_with. */
+FbFusionPlan *_fb_fusion_plan_new_counted (FbComputation *comp);
 void          _fb_fusion_plan_free  (FbFusionPlan *plan);
 /* Adds @instr (and, when it is a multi-output fusion, its get-tuple-element
  * users). @duplicate: the original stays outside for its other users. */
@@ -72,6 +75,10 @@ double        _fb_fusion_plan_operand_bytes (FbFusionPlan *plan);
 gboolean      _fb_fusion_plan_is_convex (FbFusionPlan *plan, FbInstr **via);
 /* Limits of @ctx; FALSE with *why (g_free) saying which, with the numbers. */
 gboolean      _fb_fusion_plan_within_limits (FbFusionPlan *plan, FbPassContext *ctx, char **why);
+/* _fb_fusion_plan_within_limits of @plan with @instr added, without adding
+ * it: quick on counted plans. @why may be NULL when the reason is not wanted. */
+gboolean      _fb_fusion_plan_within_limits_with (FbFusionPlan *plan, FbInstr *instr, FbPassContext *ctx,
+                                                  char **why);
 /* Creates the fusion and removes the members that are not duplicated.
  * Returns the fusion instruction. */
 FbInstr      *_fb_fusion_plan_build (FbFusionPlan *plan, FbFusionKind kind);

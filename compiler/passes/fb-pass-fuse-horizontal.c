@@ -20,15 +20,17 @@
 #define MAX_GROUP_MEMBERS 64
 
 typedef struct {
-  GPtrArray  *members;
-  GHashTable *reach;     /* without an order: every instruction that depends on a member or a member depends on */
-  double      bytes;
+  GPtrArray    *members;
+  FbFusionPlan *plan;      /* of the members, counting operands and instructions */
+  GHashTable   *reach;     /* without an order: every instruction that depends on a member or a member depends on */
+  double        bytes;
 } Group;
 
 static void
 group_free (Group *g)
 {
   g_ptr_array_unref (g->members);
+  _fb_fusion_plan_free (g->plan);
   if (g->reach)
     g_hash_table_unref (g->reach);
   g_free (g);
@@ -104,13 +106,13 @@ kernel_bytes (FbInstr *k)
  * when it may. With @want_why FALSE only the fact of a refusal matters:
  * the returned text is empty, not the spelled-out reason. */
 static char *
-why_not_join (FbPassContext *ctx, Group *g, FbInstr *k, gboolean dependent, gboolean want_why)
+why_not_join (FbPassContext *ctx, Group *g, FbInstr *k, double k_bytes, gboolean dependent, gboolean want_why)
 {
   if (dependent)
     return want_why ? g_strdup_printf ("it depends on the group or the group depends on it") : g_strdup ("");
   if (g->members->len >= MAX_GROUP_MEMBERS)
     return want_why ? g_strdup_printf ("the group already holds %d kernels", MAX_GROUP_MEMBERS) : g_strdup ("");
-  double bytes = g->bytes + kernel_bytes (k);
+  double bytes = g->bytes + k_bytes;
   if (bytes > MAX_GROUP_BYTES)
     {
       if (!want_why)
@@ -119,13 +121,9 @@ why_not_join (FbPassContext *ctx, Group *g, FbInstr *k, gboolean dependent, gboo
       g_autofree char *b = _fb_fusion_format_bytes (MAX_GROUP_BYTES);
       return g_strdup_printf ("the group would move %s, over the %s limit", a, b);
     }
-  g_autoptr (FbFusionPlan) plan = _fb_fusion_plan_new (k->parent);
-  for (guint i = 0; i < g->members->len; i++)
-    _fb_fusion_plan_add (plan, g_ptr_array_index (g->members, i), FALSE);
-  _fb_fusion_plan_add (plan, k, FALSE);
   char *why = NULL;
-  if (!_fb_fusion_plan_within_limits (plan, ctx, &why))
-    return why;
+  if (!_fb_fusion_plan_within_limits_with (g->plan, k, ctx, want_why ? &why : NULL))
+    return want_why ? why : g_strdup ("");
   return NULL;
 }
 
@@ -133,6 +131,7 @@ static void
 group_add (Group *g, FbInstr *k)
 {
   g_ptr_array_add (g->members, k);
+  _fb_fusion_plan_add (g->plan, k, FALSE);
   if (g->reach)
     {
       g_hash_table_add (g->reach, k);
@@ -253,10 +252,10 @@ upstream_advance (Upstream *up, FbInstr *k, int n_groups)
     }
 }
 
+/* Does the instruction at @at depend on @group? */
 static gboolean
-upstream_depends (Upstream *up, FbInstr *k, int group)
+upstream_depends (Upstream *up, int at, int group)
 {
-  int at = upstream_at (up, k);
   if (group / 64 >= g_array_index (up->n_words, int, at))
     return FALSE;
   guint64 *set = g_ptr_array_index (up->sets, at);
@@ -267,6 +266,9 @@ static void
 fuse_class (FbPassContext *ctx, FbComputation *comp, GPtrArray *kernels, const char *what, gboolean *changed)
 {
   g_autoptr (GPtrArray) groups = g_ptr_array_new_with_free_func ((GDestroyNotify) group_free);
+  /* The groups that may still take a kernel, in order: a full group
+   * refuses every kernel, and only the first refusal is spelled out. */
+  g_autoptr (GArray) open = g_array_new (FALSE, FALSE, sizeof (guint));
   Upstream up;
   gboolean ordered = upstream_init (&up, comp, kernels);
   for (guint k = 0; k < kernels->len; k++)
@@ -275,19 +277,36 @@ fuse_class (FbPassContext *ctx, FbComputation *comp, GPtrArray *kernels, const c
       g_autofree char *first_why = NULL;
       FbInstr *first_head = NULL;
       gboolean joined = FALSE;
+      double k_bytes = kernel_bytes (kern);
+      int at = -1;
       if (ordered)
-        upstream_advance (&up, kern, groups->len);
-      for (guint gi = 0; gi < groups->len && !joined; gi++)
         {
+          upstream_advance (&up, kern, groups->len);
+          at = upstream_at (&up, kern);
+        }
+      for (guint oi = 0; oi <= open->len && !joined; oi++)
+        {
+          /* The first group is always asked, for the reason of a refusal. */
+          guint gi = oi == 0 ? 0 : g_array_index (open, guint, oi - 1);
+          if (gi >= groups->len || (oi > 0 && gi == 0))
+            continue;
           Group *g = g_ptr_array_index (groups, gi);
-          gboolean dependent = ordered ? upstream_depends (&up, kern, gi) : g_hash_table_contains (g->reach, kern);
-          char *why = why_not_join (ctx, g, kern, dependent, first_why == NULL);
+          gboolean dependent = ordered ? upstream_depends (&up, at, gi) : g_hash_table_contains (g->reach, kern);
+          char *why = why_not_join (ctx, g, kern, k_bytes, dependent, first_why == NULL);
           if (why == NULL)
             {
               group_add (g, kern);
               if (ordered)
-                g_array_index (up.group_of, int, upstream_at (&up, kern)) = gi;
+                g_array_index (up.group_of, int, at) = gi;
               joined = TRUE;
+              if (g->members->len >= MAX_GROUP_MEMBERS
+                  || _fb_fusion_plan_n_instrs (g->plan) >= ctx->max_fusion_instructions)
+                for (guint x = 0; x < open->len; x++)
+                  if (g_array_index (open, guint, x) == gi)
+                    {
+                      g_array_remove_index (open, x);
+                      break;
+                    }
             }
           else if (first_why == NULL)
             {
@@ -308,11 +327,14 @@ fuse_class (FbPassContext *ctx, FbComputation *comp, GPtrArray *kernels, const c
         }
       Group *g = g_new0 (Group, 1);
       g->members = g_ptr_array_new ();
+      g->plan = _fb_fusion_plan_new_counted (comp);
       if (!ordered)
         g->reach = g_hash_table_new (NULL, NULL);
       group_add (g, kern);
       if (ordered)
-        g_array_index (up.group_of, int, upstream_at (&up, kern)) = groups->len;
+        g_array_index (up.group_of, int, at) = groups->len;
+      guint gi = groups->len;
+      g_array_append_val (open, gi);
       g_ptr_array_add (groups, g);
     }
   if (ordered)
