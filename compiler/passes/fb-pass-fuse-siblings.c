@@ -63,7 +63,14 @@ fuse_users_of (FbPassContext *ctx, FbInstr *x, gboolean *changed)
   const FbShape *space = _fb_fusion_iteration_shape (first);
   g_ptr_array_add (group, first);
   _fb_fusion_plan_add (plan, first, FALSE);
-  g_autoptr (FbFusionRelated) rel = _fb_fusion_related_new (comp, (FbInstr *const *) kernels->pdata, kernels->len);
+  /* Only kernels over the same index space as the first may join: the
+   * dependences that matter are among them, and the walks that find them
+   * stay between the first and the last of them. */
+  g_autoptr (GPtrArray) alike = g_ptr_array_new ();
+  for (guint k = 0; k < kernels->len; k++)
+    if (k == 0 || same_dims (space, _fb_fusion_iteration_shape (g_ptr_array_index (kernels, k))))
+      g_ptr_array_add (alike, g_ptr_array_index (kernels, k));
+  g_autoptr (FbFusionRelated) rel = _fb_fusion_related_new (comp, (FbInstr *const *) alike->pdata, alike->len);
   _fb_fusion_related_add (rel, first);
 
   for (guint k = 1; k < kernels->len; k++)
@@ -71,8 +78,16 @@ fuse_users_of (FbPassContext *ctx, FbInstr *x, gboolean *changed)
       FbInstr *s = g_ptr_array_index (kernels, k);
       g_autofree char *why = NULL;
       const char *rule = "siblings-dependent";
+      const FbShape *sp = _fb_fusion_iteration_shape (s);
+      if (!same_dims (space, sp))
+        {
+          g_autofree char *a = space ? fb_shape_to_string (space) : g_strdup ("?");
+          g_autofree char *b = sp ? fb_shape_to_string (sp) : g_strdup ("?");
+          rule = "different-index-space";
+          why = g_strdup_printf ("they loop over different index spaces, %s and %s", a, b);
+        }
       gboolean s_depends = FALSE;
-      int related = _fb_fusion_related_first (rel, s, &s_depends);
+      int related = why ? -1 : _fb_fusion_related_first (rel, s, &s_depends);
       if (related >= 0)
         {
           FbInstr *o = g_ptr_array_index (group, related);
@@ -80,14 +95,6 @@ fuse_users_of (FbPassContext *ctx, FbInstr *x, gboolean *changed)
             why = g_strdup_printf ("%%%s depends on %%%s", s->name, o->name);
           else
             why = g_strdup_printf ("%%%s depends on %%%s", o->name, s->name);
-        }
-      const FbShape *sp = _fb_fusion_iteration_shape (s);
-      if (why == NULL && !same_dims (space, sp))
-        {
-          g_autofree char *a = space ? fb_shape_to_string (space) : g_strdup ("?");
-          g_autofree char *b = sp ? fb_shape_to_string (sp) : g_strdup ("?");
-          rule = "different-index-space";
-          why = g_strdup_printf ("they loop over different index spaces, %s and %s", a, b);
         }
       if (why == NULL)
         {
