@@ -308,13 +308,12 @@ test_reductions_softmax (void)
   FbModule *m = load ("softmax.hlo");
   FbModule *before = fb_module_clone (m);
   g_assert_cmpint (fb_module_kernel_count (m), ==, 7);
-  static const char *const passes[] = { "fuse-reductions", "fuse-loops", NULL };
-  FbPassContext *ctx = run_passes (m, NULL, passes);
+  static const char *const reductions[] = { "fuse-reductions", NULL };
+  FbPassContext *ctx = run_passes (m, NULL, reductions);
 
-  /* max row, sum row (with x - max and exp computed on the fly), divide. */
-  g_assert_cmpint (fb_module_kernel_count (m), ==, 3);
+  /* max row, sum row (with x - max and exp computed on the fly), and the
+   * division left as it was. */
   g_assert_cmpint (count_fusions (m, "kInput"), ==, 2);
-  g_assert_cmpint (count_fusions (m, "kLoop"), ==, 1);
   FbInstr *sum = fusion_holding (m, "sm");
   g_assert_nonnull (sum);
   FbComputation *sc = fb_instr_comp (sum, FB_A_CALLS);
@@ -323,11 +322,27 @@ test_reductions_softmax (void)
   g_assert_nonnull (find (sc, "bmx"));
   g_assert_cmpstr (fb_instr_str (fusion_holding (m, "mx"), FB_A_KIND), ==, "kInput");
   g_assert_true (fusion_holding (m, "mx") != sum);
-  FbInstr *div = fusion_holding (m, "out");
-  g_assert_cmpstr (fb_instr_str (div, FB_A_KIND), ==, "kLoop");
-  g_assert_nonnull (find (fb_instr_comp (div, FB_A_CALLS), "bsm"));
   assert_decision (ctx, FB_DECISION_FUSED, "fused %ex into %sm");
   assert_decision (ctx, FB_DECISION_REFUSED, "is a kInput fusion");
+  assert_same_results (before, m);
+  fb_pass_context_free (ctx);
+
+  /* fuse-loops makes the division a loop kernel, which then takes in both
+   * row reductions: one kernel reads x once. */
+  static const char *const loops[] = { "fuse-loops", NULL };
+  ctx = run_passes (m, NULL, loops);
+  g_assert_cmpint (fb_module_kernel_count (m), ==, 1);
+  g_assert_cmpint (count_fusions (m, "kInput"), ==, 1);
+  g_assert_cmpint (count_fusions (m, "kLoop"), ==, 0);
+  FbInstr *all = m->entry->root;
+  g_assert_cmpint (all->opcode, ==, FB_OP_FUSION);
+  FbComputation *ac = fb_instr_comp (all, FB_A_CALLS);
+  static const char *const inside[] = { "mx", "sm", "ex", "bsm", "out" };
+  for (gsize k = 0; k < G_N_ELEMENTS (inside); k++)
+    g_assert_nonnull (find (ac, inside[k]));
+  g_assert_cmpint (all->n_operands, ==, 1);
+  assert_decision (ctx, FB_DECISION_FUSED, "fused the row reductions");
+  assert_decision (ctx, FB_DECISION_FUSED, "each row of f32[4,16]");
 
   assert_round_trip (m);
   assert_same_results (before, m);
@@ -341,22 +356,48 @@ test_reductions_layernorm (void)
 {
   FbModule *m = load ("layernorm.hlo");
   FbModule *before = fb_module_clone (m);
-  static const char *const passes[] = { "fuse-reductions", "fuse-loops", NULL };
-  FbPassContext *ctx = run_passes (m, NULL, passes);
+  static const char *const reductions[] = { "fuse-reductions", NULL };
+  FbPassContext *ctx = run_passes (m, NULL, reductions);
 
-  /* mean, variance (of x - mean, on the fly), normalise. */
-  g_assert_cmpint (fb_module_kernel_count (m), ==, 3);
+  /* mean, and variance (of x - mean, on the fly). */
   g_assert_cmpint (count_fusions (m, "kInput"), ==, 2);
-  g_assert_cmpint (count_fusions (m, "kLoop"), ==, 1);
   FbComputation *var = fb_instr_comp (fusion_holding (m, "ss"), FB_A_CALLS);
   g_assert_nonnull (find (var, "sq"));
   g_assert_nonnull (find (var, "xc"));
-  FbComputation *norm = fb_instr_comp (fusion_holding (m, "y"), FB_A_CALLS);
-  g_assert_nonnull (find (norm, "rs"));
-  g_assert_nonnull (find (norm, "var"));
-  g_assert_nonnull (find (norm, "nrm"));
   assert_decision (ctx, FB_DECISION_FUSED, "fused %sq into %ss");
+  fb_pass_context_free (ctx);
 
+  /* Then the normalisation takes both statistics in: one kernel. */
+  static const char *const loops[] = { "fuse-loops", NULL };
+  ctx = run_passes (m, NULL, loops);
+  g_assert_cmpint (fb_module_kernel_count (m), ==, 1);
+  g_assert_cmpint (count_fusions (m, "kInput"), ==, 1);
+  FbComputation *norm = fb_instr_comp (fusion_holding (m, "y"), FB_A_CALLS);
+  static const char *const inside[] = { "s", "ss", "rs", "var", "nrm", "bg" };
+  for (gsize k = 0; k < G_N_ELEMENTS (inside); k++)
+    g_assert_nonnull (find (norm, inside[k]));
+  assert_decision (ctx, FB_DECISION_FUSED, "fused the row reductions");
+
+  assert_round_trip (m);
+  assert_same_results (before, m);
+  fb_pass_context_free (ctx);
+  fb_module_free (before);
+  fb_module_free (m);
+}
+
+static void
+test_reductions_rows_other_way (void)
+{
+  /* The consumer reads the row maximum along its columns: taking the
+   * reduction in would compute it again for every element. */
+  FbModule *m = load ("rows-other-way.hlo");
+  FbModule *before = fb_module_clone (m);
+  static const char *const passes[] = { "fuse-reductions", "fuse-loops", NULL };
+  FbPassContext *ctx = run_passes (m, NULL, passes);
+  g_assert_cmpint (fb_module_kernel_count (m), ==, 2);
+  g_assert_cmpint (count_fusions (m, "kInput"), ==, 1);
+  g_assert_cmpint (count_fusions (m, "kLoop"), ==, 1);
+  assert_decision (ctx, FB_DECISION_REFUSED, "other than along its rows");
   assert_round_trip (m);
   assert_same_results (before, m);
   fb_pass_context_free (ctx);
@@ -373,12 +414,20 @@ test_reductions_extra_output (void)
   FbModule *before = fb_module_clone (m);
   FbPassContext *ctx = fb_pass_context_new ();
   ctx->max_recompute_bytes = 0;
-  static const char *const passes[] = { "fuse-reductions", "fuse-loops", NULL };
-  run_passes (m, ctx, passes);
+  static const char *const reductions[] = { "fuse-reductions", NULL };
+  run_passes (m, ctx, reductions);
   assert_decision (ctx, FB_DECISION_FUSED, "fused %ex into %sm as an extra output");
   FbInstr *sum = fusion_holding (m, "sm");
   g_assert_cmpint (sum->shape->type, ==, FB_TUPLE);
-  g_assert_cmpint (fb_module_kernel_count (m), ==, 3);
+  assert_round_trip (m);
+  assert_same_results (before, m);
+  /* The division reads both outputs along its rows: all of it becomes
+   * one kernel, and exp(x - max) is no longer written out. */
+  static const char *const loops[] = { "fuse-loops", NULL };
+  run_passes (m, ctx, loops);
+  g_assert_cmpint (fb_module_kernel_count (m), ==, 1);
+  g_assert_cmpint (m->entry->root->shape->type, ==, FB_F32);
+  assert_decision (ctx, FB_DECISION_FUSED, "fused the row reductions");
   assert_round_trip (m);
   assert_same_results (before, m);
   fb_pass_context_free (ctx);
@@ -468,10 +517,11 @@ test_siblings (void)
   for (int u = 0; u < f->n_users; u++)
     g_assert_cmpint (f->users[u]->opcode, ==, FB_OP_GET_TUPLE_ELEMENT);
   assert_decision (ctx, FB_DECISION_FUSED, "%x is read once instead of 2 times");
-  /* y's two readers depend on each other: the add needs the row sum. */
-  assert_decision (ctx, FB_DECISION_REFUSED, "which both read %y (1.0 KiB)");
-  g_assert_cmpint (find (m->entry, "y")->n_users, ==, 2);
-  g_assert_cmpint (fb_module_kernel_count (m), ==, 3);
+  /* y's two readers depend on each other (the add needs the row sum), so
+   * they are no siblings; the add takes the row sum in instead. */
+  assert_decision (ctx, FB_DECISION_FUSED, "fused the row reductions");
+  g_assert_cmpint (find (m->entry, "y")->n_users, ==, 1);
+  g_assert_cmpint (fb_module_kernel_count (m), ==, 2);
 
   assert_round_trip (m);
   assert_same_results (before, m);
@@ -635,6 +685,7 @@ main (int argc, char **argv)
   g_test_add_func ("/compiler/fusion/reductions/softmax", test_reductions_softmax);
   g_test_add_func ("/compiler/fusion/reductions/layer-norm", test_reductions_layernorm);
   g_test_add_func ("/compiler/fusion/reductions/extra-output", test_reductions_extra_output);
+  g_test_add_func ("/compiler/fusion/reductions/rows-other-way", test_reductions_rows_other_way);
   g_test_add_func ("/compiler/fusion/epilogues/dot-bias-relu", test_epilogues_relu);
   g_test_add_func ("/compiler/fusion/epilogues/gelu", test_epilogues_gelu);
   g_test_add_func ("/compiler/fusion/siblings/read-once", test_siblings);
