@@ -255,6 +255,10 @@ const FbPass fb_pass_fuse_loops = {
     "converts), the two become one loop over the output: the intermediate never touches memory "
     "and one launch disappears. A producer that several consumers use is copied into each of "
     "them only when computing it again is cheaper than storing it; reductions and matrix "
-    "products stay separate kernels.",
+    "products stay separate kernels. Last, a loop kernel that reads row statistics (the mean "
+    "and variance of a layer norm, the maximum and sum of a softmax) along the rows it loops "
+    "over takes in the reduction kernels that compute them: each row is then reduced and used "
+    "while it is still in cache, and the input is read from memory once instead of once per "
+    "statistic.",
   .run = run,
 };

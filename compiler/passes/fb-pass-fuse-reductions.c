@@ -7,7 +7,8 @@
  * variance of x - mean) each become one kernel per reduction. A producer
  * that other kernels also read is cloned when cheap, or else written as an
  * extra output of the reduction kernel when it loops over the same indices.
- * The elementwise consumers of the row statistics are left to fuse-loops.
+ * The elementwise consumers of the row statistics are left to fuse-loops,
+ * which afterwards also takes these kernels into their consumers.
  */
 #include "fb-fusion.h"
 #include "fb-passes-private.h"
@@ -49,6 +50,7 @@ const FbPass fb_pass_fuse_reductions = {
     "is itself computed elementwise (x - max, then exp, as in softmax; or (x - mean)^2 in layer "
     "normalisation), the reduction kernel can compute it on the fly while reading x, so the "
     "large intermediate is never written to memory. Softmax then takes one kernel for the row "
-    "maximum, one for the row sum and one for the final division, instead of one per operation.",
+    "maximum, one for the row sum and one for the final division, instead of one per operation; "
+    "fuse-loops later merges the three when the division reads the statistics along its rows.",
   .run = run,
 };
