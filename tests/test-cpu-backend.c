@@ -740,6 +740,97 @@ test_bad_arguments (void)
   fb_module_free (m);
 }
 
+/* The result is written straight into the caller's arena where it can be:
+ * a tuple result mixes values written in place (a kernel's output, a
+ * multi-output fusion, a dot) with values that are copied (a parameter, a
+ * constant, an alias, one value twice). Each execution's result stays
+ * valid and unchanged after the next one runs. */
+static const char in_place_hlo[] =
+  "HloModule in_place\n"
+  "add { a = f32[] parameter(0)\n b = f32[] parameter(1)\n ROOT s = f32[] add(a, b) }\n"
+  "fused_rows {\n"
+  "  x = f32[7,19] parameter(0)\n"
+  "  zero = f32[] constant(0)\n"
+  "  s = f32[7] reduce(x, zero), dimensions={1}, to_apply=add\n"
+  "  sb = f32[7,19] broadcast(s), dimensions={0}\n"
+  "  d = f32[7,19] subtract(x, sb)\n"
+  "  ROOT t = (f32[7,19], f32[7]) tuple(d, s)\n"
+  "}\n"
+  "ENTRY e {\n"
+  "  x = f32[7,19] parameter(0)\n"
+  "  w = f32[19,5] parameter(1)\n"
+  "  c = f32[3] constant({1, 2, 3})\n"
+  "  e = f32[7,19] exponential(x)\n"
+  "  f = (f32[7,19], f32[7]) fusion(x), kind=kInput, calls=fused_rows\n"
+  "  g = f32[7] get-tuple-element(f), index=1\n"
+  "  dot = f32[7,5] dot(x, w), lhs_contracting_dims={1}, rhs_contracting_dims={0}\n"
+  "  r = f32[19,7] reshape(e)\n"
+  "  ROOT t = (f32[7,19], f32[7,19], (f32[7,19], f32[7]), f32[7], f32[7,5], f32[7,19], f32[3], f32[19,7]) "
+  "tuple(e, e, f, g, dot, x, c, r)\n"
+  "}\n";
+
+/* The same with the multi-output fusion as the whole result. */
+static const char in_place_root_hlo[] =
+  "HloModule in_place_root\n"
+  "add { a = f32[] parameter(0)\n b = f32[] parameter(1)\n ROOT s = f32[] add(a, b) }\n"
+  "fused_rows {\n"
+  "  x = f32[7,19] parameter(0)\n"
+  "  zero = f32[] constant(0)\n"
+  "  s = f32[7] reduce(x, zero), dimensions={1}, to_apply=add\n"
+  "  sb = f32[7,19] broadcast(s), dimensions={0}\n"
+  "  d = f32[7,19] subtract(x, sb)\n"
+  "  ROOT t = (f32[7,19], f32[7]) tuple(d, s)\n"
+  "}\n"
+  "ENTRY e {\n"
+  "  x = f32[7,19] parameter(0)\n"
+  "  w = f32[19,5] parameter(1)\n"
+  "  ROOT f = (f32[7,19], f32[7]) fusion(x), kind=kInput, calls=fused_rows\n"
+  "}\n";
+
+static void
+check_in_place (const char *what, const char *hlo)
+{
+  check_text (what, hlo, NULL);
+
+  g_autoptr (GError) error = NULL;
+  FbModule *m = fb_hlo_parse (hlo, strlen (hlo), what, 0, &error);
+  g_assert_no_error (error);
+  FbArena *arena = fb_arena_new ();
+  FbLiteral **args = make_args (m, arena);
+  FbLiteral *want = fb_interp_run (m, m->entry, arena, m->entry->n_params, args, NULL, &error);
+  g_assert_no_error (error);
+  const FbBackend *cpu = fb_backend_lookup ("cpu", NULL);
+  FbBackendOptions opts = { 0 };
+  FbExecutable *exe = cpu->compile (m, &opts, &error);
+  g_assert_no_error (error);
+  FbArena *first = fb_arena_new (), *second = fb_arena_new ();
+  FbLiteral *r1 = cpu->execute (exe, first, m->entry->n_params, args, &error);
+  g_assert_no_error (error);
+  /* different inputs for the second run */
+  FbLiteral *x2 = fb_literal_copy (arena, args[0]);
+  for (int64_t i = 0; i < fb_shape_elements (x2->shape); i++)
+    ((float *) x2->data)[i] += 1.0f;
+  FbLiteral *args2[2] = { x2, args[1] };
+  FbLiteral *r2 = cpu->execute (exe, second, 2, args2, &error);
+  g_assert_no_error (error);
+  g_autofree char *why = compare (want, r1, "the first result after a second run");
+  if (why != NULL)
+    g_error ("%s", why);
+  g_assert_false (fb_literal_equal (r1, r2));
+  fb_arena_free (second);
+  fb_arena_free (first);
+  cpu->free (exe);
+  fb_arena_free (arena);
+  fb_module_free (m);
+}
+
+static void
+test_result_in_place (void)
+{
+  check_in_place ("in_place.hlo", in_place_hlo);
+  check_in_place ("in_place_root.hlo", in_place_root_hlo);
+}
+
 /* A kOutput fusion whose epilogue has broadcasts (bias, relu, the relu's
  * mask for the backward pass) and two outputs, one dot with a transposed
  * right side and one that also outputs the product itself: the epilogue
@@ -843,6 +934,7 @@ main (int argc, char **argv)
   g_test_add_func ("/cpu/threads/one-vs-two", test_threads_identical);
   g_test_add_func ("/cpu/custom-call/refused", test_custom_call_refused);
   g_test_add_func ("/cpu/execute/bad-arguments", test_bad_arguments);
+  g_test_add_func ("/cpu/execute/result-in-place", test_result_in_place);
   g_test_add_func ("/cpu/runtime/rng-bit-generator", test_rng_bit_generator);
   g_test_add_func ("/cpu/runtime/fft", test_fft);
   g_test_add_func ("/cpu/runtime/cholesky", test_cholesky);

@@ -20,13 +20,16 @@
  *
  * Every value that needs memory gets a buffer in one block per program;
  * buffers whose live ranges do not overlap share memory. Executing runs the
- * steps in order and copies the root's value out into the caller's arena.
+ * steps in order; the steps that compute the entry's result write it
+ * straight into the caller's arena (faulted in beforehand on every thread),
+ * and only what they do not write (a parameter, a constant, ...) is copied.
  */
 #include "fb-cpu-private.h"
 #include "fb-cpu-codegen.h"
 #include "fb-recorder.h"
 
 #include <string.h>
+#include <sys/mman.h>
 
 typedef struct _Program Program;
 typedef struct _Exe Exe;
@@ -151,6 +154,8 @@ new_output (FbArena *arena, FbShape *shape, GPtrArray *leaves)
   return lit;
 }
 
+static void advise_huge_pages (gpointer data, gsize bytes);
+
 typedef struct {
   int64_t offset, size;
   int     end;
@@ -197,6 +202,7 @@ plan_memory (Program *prog, GPtrArray **leaves_of, const int *last_use)
   prog->memory_bytes = top;
   prog->naive_bytes = naive;
   prog->memory = g_malloc0 (MAX (top, 64));
+  advise_huge_pages (prog->memory, (gsize) top);
   for (int s = 0; s < prog->n_steps; s++)
     for (guint k = 0; leaves_of[s] && k < leaves_of[s]->len; k++)
       {
@@ -922,6 +928,165 @@ cpu_available (GError **error)
 
 static void cpu_free (FbExecutable *base);
 
+/* ------------------------------------------------- result in place */
+
+/* The entry's result goes straight into the caller's arena: for one
+ * execution, the buffers of the steps that compute the result point there
+ * instead of into the program's memory, so the result is not copied after
+ * the run (a full read and write of it, on one thread, into memory that
+ * faults in page by page). Leaves of a tuple result that come from
+ * elsewhere (a parameter, a constant, an alias, one buffer twice) are still
+ * copied. */
+#define REDIRECT_MAX 64
+
+typedef struct {
+  int        n;
+  FbLiteral *leaf[REDIRECT_MAX];    /* program leaves pointed elsewhere */
+  guint8    *saved[REDIRECT_MAX];   /* their own data */
+  gboolean   whole;                 /* the whole result is written in place */
+  gboolean   direct[REDIRECT_MAX];  /* else, of a tuple result: element k is */
+} Redirect;
+
+/* Fresh memory of a large buffer faults in 2 MiB at a time rather than
+ * 4 KiB (a 64 MiB result takes 32 faults instead of 16384), where the
+ * kernel offers transparent huge pages. Only a hint: nothing changes when
+ * it is not taken. */
+static void
+advise_huge_pages (gpointer data, gsize bytes)
+{
+#if defined(MADV_HUGEPAGE)
+  const guintptr huge = 2u << 20;
+  if (bytes < 2 * huge)
+    return;
+  guintptr lo = ((guintptr) data + huge - 1) & ~(huge - 1);
+  guintptr hi = ((guintptr) data + bytes) & ~(huge - 1);
+  if (hi > lo)
+    madvise ((void *) lo, hi - lo, MADV_HUGEPAGE);
+#endif
+}
+
+/* A zeroed literal of @shape in @arena whose array data is 64-byte aligned
+ * (the generated kernels stream aligned stores). */
+static FbLiteral *
+new_result (FbArena *arena, FbShape *shape)
+{
+  FbLiteral *lit = fb_arena_new0 (arena, FbLiteral, 1);
+  lit->shape = shape;
+  if (fb_shape_is_tuple (shape))
+    {
+      lit->n_elems = shape->n_elems;
+      lit->elems = fb_arena_new0 (arena, FbLiteral *, MAX (1, shape->n_elems));
+      for (int i = 0; i < shape->n_elems; i++)
+        lit->elems[i] = new_result (arena, shape->elems[i]);
+      return lit;
+    }
+  gsize bytes = (gsize) MAX (_fb_cpu_storage_bytes (shape), 1);
+  guint8 *p = fb_arena_alloc (arena, bytes + 64);
+  lit->data = (guint8 *) (((guintptr) p + 63) & ~(guintptr) 63);
+  advise_huge_pages (lit->data, bytes);
+  return lit;
+}
+
+/* Points the leaves of @from (a step's preallocated output) at those of @to
+ * (same structure). FALSE when there are too many. */
+static gboolean
+redirect_leaves (Redirect *rd, FbLiteral *from, FbLiteral *to)
+{
+  if (from->elems != NULL)
+    {
+      for (int i = 0; i < from->n_elems; i++)
+        if (!redirect_leaves (rd, from->elems[i], to->elems[i]))
+          return FALSE;
+      return TRUE;
+    }
+  if (rd->n >= REDIRECT_MAX)
+    return FALSE;
+  rd->leaf[rd->n] = from;
+  rd->saved[rd->n] = from->data;
+  rd->n++;
+  from->data = to->data;
+  return TRUE;
+}
+
+typedef struct {
+  guint8 *data;
+  gsize   bytes;
+} Touch;
+
+static void
+touch_pages (gpointer data, int64_t begin, int64_t end)
+{
+  Touch *t = data;
+  for (int64_t p = begin; p < end; p++)
+    ((volatile guint8 *) t->data)[MIN ((gsize) p * 4096, t->bytes - 1)] = 0;
+}
+
+/* Faults in the fresh memory of the large redirected leaves before the run,
+ * on every thread of the pool: the kernels then write into mapped memory
+ * (and their spans measure their own work), and the kernel's clearing of
+ * the new pages is shared among the threads. The memory is zero already,
+ * so writing a zero into each page changes nothing. */
+static void
+redirect_fault_in (Redirect *rd, FbCpuPool *pool)
+{
+  for (int i = 0; i < rd->n; i++)
+    {
+      Touch t = { rd->leaf[i]->data, (gsize) _fb_cpu_storage_bytes (rd->leaf[i]->shape) };
+      if (t.bytes >= (4u << 20))
+        _fb_cpu_pool_parallel_for (pool, (int64_t) ((t.bytes + 4095) / 4096), 512, touch_pages, &t);
+    }
+}
+
+/* Gives the program's leaves their own memory back. */
+static void
+redirect_end (Redirect *rd)
+{
+  for (int i = rd->n - 1; i >= 0; i--)
+    rd->leaf[i]->data = rd->saved[i];
+  rd->n = 0;
+}
+
+/* The result literal in @arena that the run writes into, or NULL when the
+ * result must be copied after the run. */
+static FbLiteral *
+redirect_begin (Program *prog, FbArena *arena, Redirect *rd)
+{
+  memset (rd, 0, sizeof *rd);
+  int rs = -1;
+  for (int s = prog->n_steps - 1; s >= 0 && rs < 0; s--)
+    if (prog->steps[s].instr == prog->comp->root)
+      rs = s;
+  if (rs < 0)
+    return NULL;
+  Step *st = &prog->steps[rs];
+  if (st->out != NULL)
+    {
+      FbLiteral *out = new_result (arena, fb_shape_copy (arena, st->instr->shape));
+      if (!redirect_leaves (rd, st->out, out))
+        {
+          redirect_end (rd);
+          return NULL;
+        }
+      rd->whole = TRUE;
+      return out;
+    }
+  if (st->kind != STEP_TUPLE || st->instr->n_operands > REDIRECT_MAX)
+    return NULL;
+  FbLiteral *out = new_result (arena, fb_shape_copy (arena, st->instr->shape));
+  for (int k = 0; k < st->instr->n_operands; k++)
+    {
+      Step *os = &prog->steps[st->ops[k]];
+      gboolean once = TRUE;
+      for (int j = 0; j < st->instr->n_operands; j++)
+        if (j != k && st->ops[j] == st->ops[k])
+          once = FALSE;
+      if (once && os->out != NULL && os->out->elems == NULL && out->elems[k]->elems == NULL
+          && redirect_leaves (rd, os->out, out->elems[k]))
+        rd->direct[k] = TRUE;
+    }
+  return out;
+}
+
 static FbExecutable *
 cpu_compile (FbModule *module, const FbBackendOptions *options, GError **error)
 {
@@ -974,8 +1139,21 @@ cpu_execute (FbExecutable *base, FbArena *arena, int n_args, FbLiteral *const *a
       }
   Program *main = g_hash_table_lookup (exe->by_comp, entry);
   FbArena *scratch = fb_arena_new ();
+  Redirect rd;
+  FbLiteral *out = redirect_begin (main, arena, &rd);
+  redirect_fault_in (&rd, exe->pool);
   FbLiteral *r = run_program (main, scratch, n_args, args, error);
-  FbLiteral *out = r ? fb_literal_copy (arena, r) : NULL;
+  redirect_end (&rd);
+  if (r == NULL)
+    out = NULL;
+  else if (out == NULL)
+    out = fb_literal_copy (arena, r);
+  else if (!rd.whole && out->elems != NULL && r->elems != NULL)
+    {
+      for (int k = 0; k < out->n_elems && k < r->n_elems; k++)
+        if (!rd.direct[k])
+          copy_into (out->elems[k], r->elems[k]);
+    }
   fb_arena_free (scratch);
   return out;
 }

@@ -134,6 +134,9 @@ const FbMathSymbol *_fb_math_symbols (int *n);
  * @instr into @mod. Fills outer extent, inner elements and buffer counts. */
 gboolean      _fb_cpu_kernel_emit   (LLVMContextRef ctx, LLVMModuleRef mod, const FbInstr *instr,
                                      const char *symbol, FbCpuKernel *info, GError **error);
+/* After optimisation: turns the vector stores of the streaming bodies in
+ * @mod that the optimiser proved aligned into non-temporal stores. */
+void          _fb_cpu_kernel_stream_stores (LLVMModuleRef mod);
 /* Fills the outer extent, inner elements and buffer counts of @info. */
 gboolean      _fb_cpu_kernel_describe (const FbInstr *instr, FbCpuKernel *info, GError **error);
 /* The output leaves of @instr in buffer order. */

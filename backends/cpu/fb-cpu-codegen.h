@@ -11,7 +11,9 @@
  * instruction, in operand order. Every buffer is dense, row-major in logical
  * order, one element every fb_elem_type_bytes() bytes, exactly as the data of
  * an FbLiteral (pred is one byte, 0 or 1). Output buffers must not overlap
- * operand buffers. The function computes the part
+ * operand buffers. Large outputs are written with streaming (non-temporal)
+ * stores when their buffers are 64-byte aligned, so such a kernel runs
+ * fastest with aligned outputs; any alignment of the element type works. The function computes the part
  * [begin, end) of the kernel's outer range [0, outer_extent); disjoint parts
  * write disjoint output elements, so a driver may run parts on different
  * threads at once and the whole output is written once every part has run.

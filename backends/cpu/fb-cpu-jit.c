@@ -28,7 +28,7 @@
 #include <string.h>
 
 /* Bump when generated code changes for the same input. */
-#define CODEGEN_VERSION "fusebox-cpu-codegen-3"
+#define CODEGEN_VERSION "fusebox-cpu-codegen-6"
 #define CACHE_MAGIC "FBK1"
 
 struct _FbCpuJit {
@@ -463,6 +463,7 @@ compile_job (gpointer data, gpointer user_data)
   LLVMDisposePassBuilderOptions (opts);
   if (!take_error (err, &error, "optimisation failed"))
     goto out;
+  _fb_cpu_kernel_stream_stores (mod);
 
   char *ir = LLVMPrintModuleToString (mod);
   j->llvm_ir = g_strdup (ir);

@@ -21,12 +21,22 @@
  *           horizontal fusion): the outer range runs over the elements of
  *           every output in turn, each output with its own flat loop.
  *
+ * In a nest whose rows are reduced and then used elementwise (layer norm,
+ * softmax), the innermost loop runs in strips that first prefetch the same
+ * strip of the next row, so that memory keeps streaming while a row is
+ * computed from the cache.
+ *
  * Kernels are `void f (void *const *buffers, int64_t begin, int64_t end)`;
  * the body is a separate internal function with noalias buffer arguments
- * that the optimiser inlines.
+ * that the optimiser inlines. A nest with outputs too large for the caches
+ * gets a second body for 64-byte aligned output buffers, whose vector
+ * stores are made non-temporal after optimisation (no read of each line
+ * before it is written); the wrapper checks the alignment at run time and
+ * ends the streaming body with a store fence.
  */
 #include "fb-cpu-codegen-private.h"
 
+#include <llvm-c/Target.h>
 #include <string.h>
 
 typedef enum { MODE_LINEAR, MODE_NEST, MODE_COLUMN, MODE_SPLIT } Mode;
@@ -44,7 +54,16 @@ typedef struct {
   Item            items[64];
   Mode            mode;
   const FbShape  *out;        /* the largest output shape (nest), the output shape (column/linear) */
+  gboolean        stream;     /* the body for output buffers known to be 64-byte aligned */
 } Plan;
+
+/* Outputs at least this large bypass the caches: a consumer would not find
+ * them there anyway, and streaming stores skip reading each line before
+ * writing it, a third of the memory traffic of a read-once kernel. */
+#define STREAM_MIN_BYTES (16 << 20)
+#define STREAM_SUFFIX "_stream"
+/* Elements of a row between prefetches of the next row (see emit_nest). */
+#define PREFETCH_STRIP 64
 
 /* ----------------------------------------------------------- analysis */
 
@@ -299,6 +318,29 @@ fb_cpu_can_generate (const FbInstr *instr)
 
 /* ----------------------------------------------------------- emission */
 
+/* Can the loop nest of @p stream its full-rank outputs? Each innermost row
+ * of every such output must start 64 bytes after the previous one (so that
+ * an aligned buffer gives aligned vector stores), and the outputs must be
+ * too large to stay in the caches. */
+static gboolean
+stream_ok (const Plan *p)
+{
+  if (p->mode != MODE_NEST || p->out->rank < 1)
+    return FALSE;
+  int64_t bytes = 0;
+  for (int i = 0; i < p->n_items; i++)
+    {
+      const FbShape *s = p->items[i].shape;
+      if (s->rank != p->out->rank)
+        continue;
+      int64_t row = s->dims[s->rank - 1] * fb_elem_type_bytes (s->type);
+      if (s->type == FB_PRED || row % 64 != 0)
+        return FALSE;
+      bytes += fb_shape_elements (s) * fb_elem_type_bytes (s->type);
+    }
+  return bytes >= STREAM_MIN_BYTES;
+}
+
 /* Stores every item of rank @rank at @idx (its first @rank dims). */
 static void
 store_items (FbEmitter *e, const Plan *p, LLVMValueRef *outs, FbIndex *idx, int rank)
@@ -350,6 +392,49 @@ hoist_reductions (FbEmitter *e, const Plan *p, FbIndex *idx, int level)
     }
 }
 
+/* Does the fused computation reduce whole rows of the output's shape? */
+static gboolean
+row_reductions (const Plan *p)
+{
+  if (p->comp == NULL)
+    return FALSE;
+  for (FbInstr *i = p->comp->first; i != NULL; i = i->next)
+    if (i->opcode == FB_OP_REDUCE && fb_shape_is_array (i->shape) && i->shape->rank == p->out->rank - 1
+        && dims_prefix (i->shape, p->out) && i != p->comp->root)
+      return TRUE;
+  return FALSE;
+}
+
+/* Row reductions read each row first from memory and then from the cache:
+ * while the elementwise part of a row is computed, the next row of every
+ * input of the output's shape is fetched into the second-level cache, so
+ * that the memory is busy all along. */
+static void
+prefetch_next_row (FbEmitter *e, const Plan *p, FbIndex *idx)
+{
+  const FbShape *os = p->out;
+  LLVMValueRef at = LLVMBuildAdd (e->b, _fb_index_linear (e, idx), _fb_emit_i64 (e, os->dims[os->rank - 1]), "");
+  LLVMTypeRef pt = e->t_ptr;
+  unsigned id = LLVMLookupIntrinsicID ("llvm.prefetch", 13);
+  LLVMValueRef f = LLVMGetIntrinsicDeclaration (e->mod, id, &pt, 1);
+  for (int k = 0; k < p->comp->n_params && k < e->n_params; k++)
+    {
+      const FbShape *s = p->comp->params[k]->shape;
+      if (!fb_shape_is_array (s) || s->rank != os->rank || !dims_prefix (s, os) || s->type == FB_PRED)
+        continue;
+      /* one prefetch per 64-byte line of the strip (read, keep in L2) */
+      int esize = fb_elem_type_bytes (s->type);
+      for (int64_t off = 0; off < PREFETCH_STRIP * esize; off += 64)
+        {
+          LLVMValueRef elem = LLVMBuildAdd (e->b, at, _fb_emit_i64 (e, off / esize), "");
+          LLVMValueRef ptr = LLVMBuildGEP2 (e->b, _fb_emit_store_type (e, s->type), e->params[k], &elem, 1, "");
+          LLVMValueRef args[4] = { ptr, LLVMConstInt (e->t_i32, 0, FALSE), LLVMConstInt (e->t_i32, 2, FALSE),
+                                   LLVMConstInt (e->t_i32, 1, FALSE) };
+          LLVMBuildCall2 (e->b, LLVMIntrinsicGetType (e->ctx, id, &pt, 1), f, args, 4, "");
+        }
+    }
+}
+
 static void
 emit_nest (FbEmitter *e, const Plan *p, LLVMValueRef *outs, LLVMValueRef begin, LLVMValueRef end)
 {
@@ -368,11 +453,28 @@ emit_nest (FbEmitter *e, const Plan *p, LLVMValueRef *outs, LLVMValueRef begin, 
       _fb_emit_loop_end (e, &once);
       return;
     }
+  /* rows that read their data twice: the innermost loop runs in strips of
+   * PREFETCH_STRIP elements, each of which first prefetches the same strip
+   * of the next row (a prefetch inside the loop would stop the vectoriser) */
+  int last = os->rank - 1;
+  gboolean strips = last > 0 && os->dims[last] > PREFETCH_STRIP && row_reductions (p);
+  FbLoop strip;
   for (int d = 0; d < os->rank; d++)
     {
       LLVMValueRef lo = d == 0 ? begin : _fb_emit_i64 (e, 0);
       LLVMValueRef hi = d == 0 ? end : _fb_emit_i64 (e, os->dims[d]);
-      _fb_emit_loop_begin (e, &loops[d], d == os->rank - 1 ? "inner" : "outer", lo, hi);
+      if (d == last && strips)
+        {
+          int64_t n = (os->dims[d] + PREFETCH_STRIP - 1) / PREFETCH_STRIP;
+          _fb_emit_loop_begin (e, &strip, "strip", _fb_emit_i64 (e, 0), _fb_emit_i64 (e, n));
+          lo = LLVMBuildNSWMul (e->b, strip.iv, _fb_emit_i64 (e, PREFETCH_STRIP), "");
+          LLVMValueRef top = LLVMBuildNSWAdd (e->b, lo, _fb_emit_i64 (e, PREFETCH_STRIP), "");
+          hi = LLVMBuildSelect (e->b, LLVMBuildICmp (e->b, LLVMIntSLT, top, hi, ""), top, hi, "");
+          idx.v[d] = lo;
+          idx.linear = NULL;
+          prefetch_next_row (e, p, &idx);
+        }
+      _fb_emit_loop_begin (e, &loops[d], d == last ? "inner" : "outer", lo, hi);
       idx.v[d] = loops[d].iv;
       idx.linear = NULL;
       if (d + 1 < os->rank)
@@ -380,7 +482,11 @@ emit_nest (FbEmitter *e, const Plan *p, LLVMValueRef *outs, LLVMValueRef begin, 
       store_items (e, p, outs, &idx, d + 1);
     }
   for (int d = os->rank - 1; d >= 0; d--)
-    _fb_emit_loop_end (e, &loops[d]);
+    {
+      _fb_emit_loop_end (e, &loops[d]);
+      if (d == last && strips)
+        _fb_emit_loop_end (e, &strip);
+    }
 }
 
 /* Outputs of unrelated shapes: the outer range is every output's elements,
@@ -565,50 +671,56 @@ _fb_cpu_kernel_describe (const FbInstr *instr, FbCpuKernel *info, GError **error
   return TRUE;
 }
 
-gboolean
-_fb_cpu_kernel_emit (LLVMContextRef ctx, LLVMModuleRef mod, const FbInstr *instr, const char *symbol,
-                     FbCpuKernel *info, GError **error)
+/* Divisions the math functions mark as allowing a reciprocal (never the
+ * program's own) may use the hardware estimate refined by Newton steps. */
+static LLVMAttributeRef
+reciprocal_attr (LLVMContextRef ctx)
 {
-  Plan plan;
-  g_autoptr (GString) why = g_string_new (NULL);
-  if (!make_plan (&plan, instr, why))
-    {
-      g_set_error (error, FB_ERROR, FB_ERROR_UNSUPPORTED, "%%%s cannot be generated as a loop kernel: %s",
-                   instr->name, why->len > 0 ? why->str : "unsupported");
-      return FALSE;
-    }
+  static const char key[] = "reciprocal-estimates", val[] = "divf,vec-divf";
+  return LLVMCreateStringAttribute (ctx, key, sizeof key - 1, val, sizeof val - 1);
+}
 
-  describe (&plan, info);
+/* Emits the body `@name (noalias buffers..., begin, end)` of the kernel
+ * for @plan into @mod; with @plan->stream its streamed outputs are taken
+ * to be 64-byte aligned. Errors go to @error. */
+static LLVMValueRef
+emit_body (LLVMContextRef ctx, LLVMModuleRef mod, const Plan *plan, const char *name, LLVMTypeRef *body_ty,
+           GError **error)
+{
+  const FbInstr *instr = plan->kernel;
   LLVMBuilderRef b = LLVMCreateBuilderInContext (ctx);
   FbEmitter e;
   _fb_emit_init (&e, ctx, mod, b);
-  int n_out = plan.n_items, n_in = instr->n_operands, n_buf = n_out + n_in;
+  int n_out = plan->n_items, n_in = instr->n_operands, n_buf = n_out + n_in;
 
-  /* body (noalias buffers..., begin, end) */
   LLVMTypeRef *ptys = g_newa (LLVMTypeRef, n_buf + 2);
   for (int i = 0; i < n_buf; i++)
     ptys[i] = e.t_ptr;
   ptys[n_buf] = e.t_i64;
   ptys[n_buf + 1] = e.t_i64;
-  LLVMTypeRef body_ty = LLVMFunctionType (e.t_void, ptys, (unsigned) n_buf + 2, FALSE);
-  g_autofree char *body_name = g_strconcat (symbol, "_body", NULL);
-  LLVMValueRef body = LLVMAddFunction (mod, body_name, body_ty);
+  *body_ty = LLVMFunctionType (e.t_void, ptys, (unsigned) n_buf + 2, FALSE);
+  LLVMValueRef body = LLVMAddFunction (mod, name, *body_ty);
   LLVMSetLinkage (body, LLVMInternalLinkage);
   unsigned noalias = LLVMGetEnumAttributeKindForName ("noalias", 7);
   unsigned nocapture = LLVMGetEnumAttributeKindForName ("nocapture", 9);
   unsigned nounwind = LLVMGetEnumAttributeKindForName ("nounwind", 8);
+  unsigned align = LLVMGetEnumAttributeKindForName ("align", 5);
   for (int i = 0; i < n_buf; i++)
     {
       LLVMAddAttributeAtIndex (body, (unsigned) i + 1, LLVMCreateEnumAttribute (ctx, noalias, 0));
       LLVMAddAttributeAtIndex (body, (unsigned) i + 1, LLVMCreateEnumAttribute (ctx, nocapture, 0));
+      if (plan->stream && i < n_out)
+        LLVMAddAttributeAtIndex (body, (unsigned) i + 1, LLVMCreateEnumAttribute (ctx, align, 64));
+    }
+  if (plan->stream)
+    {
+      /* kept apart, so that its arguments keep their alignment through the
+       * optimiser and _fb_cpu_kernel_stream_stores finds it */
+      unsigned noinline = LLVMGetEnumAttributeKindForName ("noinline", 8);
+      LLVMAddAttributeAtIndex (body, LLVMAttributeFunctionIndex, LLVMCreateEnumAttribute (ctx, noinline, 0));
     }
   LLVMAddAttributeAtIndex (body, LLVMAttributeFunctionIndex, LLVMCreateEnumAttribute (ctx, nounwind, 0));
-  /* Divisions the math functions mark as allowing a reciprocal (never the
-   * program's own) may use the hardware estimate refined by Newton steps. */
-  static const char recip_key[] = "reciprocal-estimates", recip_val[] = "divf,vec-divf";
-  LLVMAttributeRef recip = LLVMCreateStringAttribute (ctx, recip_key, sizeof recip_key - 1, recip_val,
-                                                      sizeof recip_val - 1);
-  LLVMAddAttributeAtIndex (body, LLVMAttributeFunctionIndex, recip);
+  LLVMAddAttributeAtIndex (body, LLVMAttributeFunctionIndex, reciprocal_attr (ctx));
 
   e.fn = body;
   e.entry = LLVMAppendBasicBlockInContext (ctx, body, "entry");
@@ -621,7 +733,7 @@ _fb_cpu_kernel_emit (LLVMContextRef ctx, LLVMModuleRef mod, const FbInstr *instr
     params[i] = LLVMGetParam (body, (unsigned) (n_out + i));
   e.params = params;
   e.n_params = n_in;
-  e.top = plan.comp == NULL ? instr : NULL;
+  e.top = plan->comp == NULL ? instr : NULL;
   /* a separate block after the allocas keeps them in the entry block */
   LLVMBasicBlockRef start = LLVMAppendBasicBlockInContext (ctx, body, "start");
   LLVMBuildBr (b, start);
@@ -629,41 +741,137 @@ _fb_cpu_kernel_emit (LLVMContextRef ctx, LLVMModuleRef mod, const FbInstr *instr
 
   LLVMValueRef begin = LLVMGetParam (body, (unsigned) n_buf);
   LLVMValueRef end = LLVMGetParam (body, (unsigned) n_buf + 1);
-  switch (plan.mode)
+  switch (plan->mode)
     {
-    case MODE_LINEAR: emit_linear (&e, &plan, outs, begin, end); break;
-    case MODE_NEST: emit_nest (&e, &plan, outs, begin, end); break;
-    case MODE_COLUMN: emit_column (&e, &plan, outs, begin, end); break;
-    case MODE_SPLIT: emit_split (&e, &plan, outs, begin, end); break;
+    case MODE_LINEAR: emit_linear (&e, plan, outs, begin, end); break;
+    case MODE_NEST: emit_nest (&e, plan, outs, begin, end); break;
+    case MODE_COLUMN: emit_column (&e, plan, outs, begin, end); break;
+    case MODE_SPLIT: emit_split (&e, plan, outs, begin, end); break;
     }
   LLVMBuildRetVoid (b);
+  LLVMDisposeBuilder (b);
+  if (e.error != NULL)
+    {
+      g_propagate_error (error, g_steal_pointer (&e.error));
+      body = NULL;
+    }
+  _fb_emit_clear (&e);
+  return body;
+}
+
+gboolean
+_fb_cpu_kernel_emit (LLVMContextRef ctx, LLVMModuleRef mod, const FbInstr *instr, const char *symbol,
+                     FbCpuKernel *info, GError **error)
+{
+  Plan plan;
+  g_autoptr (GString) why = g_string_new (NULL);
+  if (!make_plan (&plan, instr, why))
+    {
+      g_set_error (error, FB_ERROR, FB_ERROR_UNSUPPORTED, "%%%s cannot be generated as a loop kernel: %s",
+                   instr->name, why->len > 0 ? why->str : "unsupported");
+      return FALSE;
+    }
+  describe (&plan, info);
+  int n_out = plan.n_items, n_buf = n_out + instr->n_operands;
+
+  /* The plain body, and for large outputs a streaming one that the
+   * wrapper calls when the output buffers are aligned. */
+  LLVMTypeRef body_ty, stream_ty = NULL;
+  g_autofree char *body_name = g_strconcat (symbol, "_body", NULL);
+  LLVMValueRef body = emit_body (ctx, mod, &plan, body_name, &body_ty, error);
+  if (body == NULL)
+    return FALSE;
+  LLVMValueRef stream = NULL;
+  if (stream_ok (&plan))
+    {
+      Plan sp = plan;
+      sp.stream = TRUE;
+      g_autofree char *stream_name = g_strconcat (symbol, STREAM_SUFFIX, NULL);
+      stream = emit_body (ctx, mod, &sp, stream_name, &stream_ty, error);
+      if (stream == NULL)
+        return FALSE;
+    }
 
   /* the exported wrapper */
-  LLVMTypeRef wtys[3] = { e.t_ptr, e.t_i64, e.t_i64 };
-  LLVMValueRef fn = LLVMAddFunction (mod, symbol, LLVMFunctionType (e.t_void, wtys, 3, FALSE));
+  LLVMTypeRef t_void = LLVMVoidTypeInContext (ctx), t_ptr = LLVMPointerTypeInContext (ctx, 0);
+  LLVMTypeRef t_i64 = LLVMInt64TypeInContext (ctx);
+  LLVMTypeRef wtys[3] = { t_ptr, t_i64, t_i64 };
+  LLVMValueRef fn = LLVMAddFunction (mod, symbol, LLVMFunctionType (t_void, wtys, 3, FALSE));
+  unsigned nounwind = LLVMGetEnumAttributeKindForName ("nounwind", 8);
   LLVMAddAttributeAtIndex (fn, LLVMAttributeFunctionIndex, LLVMCreateEnumAttribute (ctx, nounwind, 0));
-  LLVMAddAttributeAtIndex (fn, LLVMAttributeFunctionIndex, recip);   /* the body is inlined here */
+  LLVMAddAttributeAtIndex (fn, LLVMAttributeFunctionIndex, reciprocal_attr (ctx));   /* the bodies are inlined here */
+  LLVMBuilderRef b = LLVMCreateBuilderInContext (ctx);
   LLVMPositionBuilderAtEnd (b, LLVMAppendBasicBlockInContext (ctx, fn, "entry"));
   LLVMValueRef *args = g_newa (LLVMValueRef, n_buf + 2);
   LLVMValueRef bufs = LLVMGetParam (fn, 0);
   for (int i = 0; i < n_buf; i++)
     {
-      LLVMValueRef at = LLVMConstInt (e.t_i64, (unsigned long long) i, FALSE);
-      LLVMValueRef slot = LLVMBuildInBoundsGEP2 (b, e.t_ptr, bufs, &at, 1, "");
-      args[i] = LLVMBuildLoad2 (b, e.t_ptr, slot, "");
+      LLVMValueRef at = LLVMConstInt (t_i64, (unsigned long long) i, FALSE);
+      LLVMValueRef slot = LLVMBuildInBoundsGEP2 (b, t_ptr, bufs, &at, 1, "");
+      args[i] = LLVMBuildLoad2 (b, t_ptr, slot, "");
     }
   args[n_buf] = LLVMGetParam (fn, 1);
   args[n_buf + 1] = LLVMGetParam (fn, 2);
+  if (stream != NULL)
+    {
+      /* every output 64-byte aligned: stream, then order the streaming
+       * stores before whatever the caller does next */
+      LLVMValueRef bits = LLVMConstInt (t_i64, 0, FALSE);
+      for (int i = 0; i < n_out; i++)
+        bits = LLVMBuildOr (b, bits, LLVMBuildPtrToInt (b, args[i], t_i64, ""), "");
+      LLVMValueRef low = LLVMBuildAnd (b, bits, LLVMConstInt (t_i64, 63, FALSE), "");
+      LLVMValueRef aligned = LLVMBuildICmp (b, LLVMIntEQ, low, LLVMConstInt (t_i64, 0, FALSE), "");
+      LLVMBasicBlockRef yes = LLVMAppendBasicBlockInContext (ctx, fn, "stream");
+      LLVMBasicBlockRef no = LLVMAppendBasicBlockInContext (ctx, fn, "plain");
+      LLVMBuildCondBr (b, aligned, yes, no);
+      LLVMPositionBuilderAtEnd (b, yes);
+      LLVMBuildCall2 (b, stream_ty, stream, args, (unsigned) n_buf + 2, "");
+      const char *sfence = "llvm.x86.sse.sfence";
+      unsigned id = LLVMLookupIntrinsicID (sfence, strlen (sfence));
+      if (id != 0)
+        {
+          LLVMValueRef f = LLVMGetIntrinsicDeclaration (mod, id, NULL, 0);
+          LLVMBuildCall2 (b, LLVMIntrinsicGetType (ctx, id, NULL, 0), f, NULL, 0, "");
+        }
+      else
+        LLVMBuildFence (b, LLVMAtomicOrderingSequentiallyConsistent, FALSE, "");
+      LLVMBuildRetVoid (b);
+      LLVMPositionBuilderAtEnd (b, no);
+    }
   LLVMBuildCall2 (b, body_ty, body, args, (unsigned) n_buf + 2, "");
   LLVMBuildRetVoid (b);
   LLVMDisposeBuilder (b);
-
-  if (e.error != NULL)
-    {
-      g_propagate_error (error, g_steal_pointer (&e.error));
-      _fb_emit_clear (&e);
-      return FALSE;
-    }
-  _fb_emit_clear (&e);
   return TRUE;
+}
+
+void
+_fb_cpu_kernel_stream_stores (LLVMModuleRef mod)
+{
+  unsigned kind = 0;
+  for (LLVMValueRef f = LLVMGetFirstFunction (mod); f != NULL; f = LLVMGetNextFunction (f))
+    {
+      size_t len;
+      const char *name = LLVMGetValueName2 (f, &len);
+      if (len < strlen (STREAM_SUFFIX) || strcmp (name + len - strlen (STREAM_SUFFIX), STREAM_SUFFIX) != 0)
+        continue;
+      LLVMContextRef ctx = LLVMGetModuleContext (mod);
+      if (kind == 0)
+        kind = LLVMGetMDKindIDInContext (ctx, "nontemporal", 11);
+      LLVMMetadataRef one = LLVMValueAsMetadata (LLVMConstInt (LLVMInt32TypeInContext (ctx), 1, FALSE));
+      LLVMValueRef node = LLVMMetadataAsValue (ctx, LLVMMDNodeInContext2 (ctx, &one, 1));
+      LLVMTargetDataRef td = LLVMGetModuleDataLayout (mod);
+      for (LLVMBasicBlockRef bb = LLVMGetFirstBasicBlock (f); bb != NULL; bb = LLVMGetNextBasicBlock (bb))
+        for (LLVMValueRef i = LLVMGetFirstInstruction (bb); i != NULL; i = LLVMGetNextInstruction (i))
+          {
+            if (LLVMIsAStoreInst (i) == NULL)
+              continue;
+            LLVMTypeRef t = LLVMTypeOf (LLVMGetOperand (i, 0));
+            if (LLVMGetTypeKind (t) != LLVMVectorTypeKind)
+              continue;
+            unsigned long long bytes = LLVMStoreSizeOfType (td, t);
+            /* only what the optimiser proved aligned to the whole vector */
+            if (bytes >= 16 && bytes <= 64 && LLVMGetAlignment (i) >= bytes)
+              LLVMSetMetadata (i, kind, node);
+          }
+    }
 }
