@@ -13,7 +13,13 @@
  *     worker thread (goal <= 50 ms);
  *  4. main-loop latency while a pass is toggled on the 10k-node graph: the
  *     pipeline and the layout of the new snapshot run on a worker thread,
- *     the main loop only takes the result (goal <= 50 ms).
+ *     the main loop only takes the result (goal <= 50 ms);
+ *  5. main-loop latency while the graph switches to the diff mode on the
+ *     10k-node graph, until the first frame that shows the diff: the diff
+ *     and its layouts are built on a worker thread (goal <= 50 ms).
+ *
+ * Panning also reports how many graph tiles the pan frames had to paint
+ * themselves; the rest were painted between frames.
  *
  * Needs a display (run under xvfb-run on a headless machine); prints a
  * SKIP line and exits 0 without one.
@@ -110,12 +116,15 @@ typedef struct {
   GArray      *ms;
   gint64       before;
   int          left;
+  guint        tiles_before;  /* tiles painted before this frame */
+  guint        tiles_in_frames;
 } Pan;
 
 static void
 on_pan_before_paint (GdkFrameClock *clock, Pan *p)
 {
   p->before = g_get_monotonic_time ();
+  p->tiles_before = fb_graph_view_get_n_tiles_painted (p->view);
 }
 
 static void
@@ -125,6 +134,9 @@ on_pan_after_paint (GdkFrameClock *clock, Pan *p)
     return;
   double t = (g_get_monotonic_time () - p->before) / 1000.0;
   g_array_append_val (p->ms, t);
+  /* The first frame after a zoom paints the view's tiles; count the pans only. */
+  if (p->ms->len > 1)
+    p->tiles_in_frames += fb_graph_view_get_n_tiles_painted (p->view) - p->tiles_before;
   p->before = 0;
   if (--p->left > 0)
     fb_graph_view_pan_by (p->view, p->left > 60 ? 25 : -25, p->left % 2 ? 7 : -7);
@@ -133,9 +145,11 @@ on_pan_after_paint (GdkFrameClock *clock, Pan *p)
 /* Real frames: each pan queues a redraw, and the frame clock's paint cycle
  * (layout, snapshot, render) is timed from before-paint to after-paint. */
 static void
-bench_pan (FbWindow *window, GArray *ms, gboolean fit)
+bench_pan (FbWindow *window, const char *what, gboolean fit)
 {
-  Pan p = { fb_window_get_graph_view (window), ms, 0, 121 };
+  g_autoptr (GArray) ms = g_array_new (FALSE, FALSE, sizeof (double));
+  Pan p = { fb_window_get_graph_view (window), ms, 0, 121, 0, 0 };
+  guint tiles0 = fb_graph_view_get_n_tiles_painted (p.view);
   GdkFrameClock *clock = gtk_widget_get_frame_clock (GTK_WIDGET (window));
   gulong b = g_signal_connect (clock, "before-paint", G_CALLBACK (on_pan_before_paint), &p);
   gulong a = g_signal_connect (clock, "after-paint", G_CALLBACK (on_pan_after_paint), &p);
@@ -150,6 +164,9 @@ bench_pan (FbWindow *window, GArray *ms, gboolean fit)
   g_array_remove_index (ms, 0);
   g_signal_handler_disconnect (clock, b);
   g_signal_handler_disconnect (clock, a);
+  report (what, ms, 16);
+  printf ("%-44s %u of %u\n", "  tiles painted by pan frames", p.tiles_in_frames,
+          fb_graph_view_get_n_tiles_painted (p.view) - tiles0);
 }
 
 /* ------------------------------------------------------------ latency */
@@ -194,6 +211,43 @@ bench_toggle (FbDocument *doc, Bench *b, GArray *ms)
   printf ("%-44s %.0f ms\n", "rerun and layout landed after", (g_get_monotonic_time () - t) / 1000.0);
   g_clear_handle_id (&b->timer, g_source_remove);
   g_signal_handler_disconnect (doc, id);
+}
+
+static void
+on_diff_frame (GdkFrameClock *clock, int *frames)
+{
+  (*frames)++;
+}
+
+/* Shows the last snapshot of @doc, then switches to the diff mode and
+ * records the timer's lateness until a frame has shown the diff. */
+static void
+bench_diff_mode (FbWindow *window, FbDocument *doc, Bench *b, GArray *ms)
+{
+  FbGraphView *view = fb_window_get_graph_view (window);
+  GdkFrameClock *clock = gtk_widget_get_frame_clock (GTK_WIDGET (window));
+  int frames = 0;
+
+  fb_document_set_current (doc, fb_document_get_n_snapshots (doc) - 1);
+  iterate ();
+  b->lateness = ms;
+  b->expected = g_get_monotonic_time () + 10000;
+  b->timer = g_timeout_add (10, on_tick, b);
+  gint64 t = g_get_monotonic_time ();
+  fb_graph_view_set_mode (view, FB_GRAPH_MODE_DIFF);
+  printf ("%-44s %.2f ms\n", "diff mode handler returned after", (g_get_monotonic_time () - t) / 1000.0);
+  while (fb_graph_view_is_diff_pending (view))
+    g_main_context_iteration (NULL, TRUE);
+  gulong id = g_signal_connect (clock, "after-paint", G_CALLBACK (on_diff_frame), &frames);
+  gtk_widget_queue_draw (GTK_WIDGET (view));
+  while (frames == 0)
+    g_main_context_iteration (NULL, TRUE);
+  printf ("%-44s %.0f ms (%s)\n", "diff shown after", (g_get_monotonic_time () - t) / 1000.0,
+          fb_graph_view_get_diff (view) ? "diff" : "no diff");
+  g_signal_handler_disconnect (clock, id);
+  g_clear_handle_id (&b->timer, g_source_remove);
+  fb_graph_view_set_mode (view, FB_GRAPH_MODE_AFTER);
+  iterate ();
 }
 
 int
@@ -242,9 +296,7 @@ main (int argc, char **argv)
   iterate ();
 
   /* 2. panning: first the sample, as the baseline of a window repaint */
-  g_autoptr (GArray) pan_small = g_array_new (FALSE, FALSE, sizeof (double));
-  bench_pan (window, pan_small, TRUE);
-  report ("pan the sample graph (baseline)", pan_small, 16);
+  bench_pan (window, "pan the sample graph (baseline)", TRUE);
 
   /* then a 10k-node graph */
   g_autofree char *big = write_big_graph (100, 100);
@@ -260,18 +312,21 @@ main (int argc, char **argv)
   iterate ();
   printf ("%-44s %.0f ms (load, pipeline of disabled passes, layout)\n", "10k-node graph ready",
           (g_get_monotonic_time () - t) / 1000.0);
-  g_autoptr (GArray) pan_fit = g_array_new (FALSE, FALSE, sizeof (double));
-  bench_pan (window, pan_fit, TRUE);
-  report ("pan 10k nodes, whole graph visible", pan_fit, 16);
-  g_autoptr (GArray) pan_1 = g_array_new (FALSE, FALSE, sizeof (double));
-  bench_pan (window, pan_1, FALSE);
-  report ("pan 10k nodes, zoom 1", pan_1, 16);
+  bench_pan (window, "pan 10k nodes, whole graph visible", TRUE);
+  bench_pan (window, "pan 10k nodes, zoom 1", FALSE);
 
   /* 4. main-loop latency while a pass is toggled on the big graph */
   GArray *toggle_ms = g_array_new (FALSE, FALSE, sizeof (double));
   bench_toggle (doc, &b, toggle_ms);
   report ("main-loop latency, toggle on 10k nodes", toggle_ms, 50);
   g_array_unref (toggle_ms);
+  b.lateness = NULL;
+
+  /* 5. main-loop latency while the diff mode's diff is built */
+  GArray *diff_ms = g_array_new (FALSE, FALSE, sizeof (double));
+  bench_diff_mode (window, doc, &b, diff_ms);
+  report ("main-loop latency, diff mode on 10k nodes", diff_ms, 50);
+  g_array_unref (diff_ms);
   b.lateness = NULL;
 
   g_unlink (big);

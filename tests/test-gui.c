@@ -5,16 +5,20 @@
  * select a node and read the inspector, bench five interpreter steps and
  * read the throughput tab, open a malformed file and see the error while
  * the model stays loaded, read a fusion's generated LLVM IR, select a node
- * by clicking its span in the timeline, cancel a long run, and render a
- * screenshot with the real binary.
+ * by clicking its span in the timeline, cancel a long run, pan over
+ * tiles painted ahead, build the diff modes' diff off the main thread, and
+ * render a screenshot with the real binary.
  * Every widget test ends with g_assert_finalize_object, so a leaked
  * reference (a signal handler, a task) fails the test.
  */
 #include <gtk/gtk.h>
 #include <glib/gstdio.h>
+#include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "fb-cpu-codegen.h"
+#include "fb-paint.h"
 #include "fb-recorder.h"
 #include "fb-window.h"
 
@@ -673,6 +677,24 @@ test_timeline_click (void)
 }
 
 static void
+collect_accelerators (GtkWidget *widget, gboolean *timeline_zoom, gboolean *timeline_reset, gboolean *graph_fit)
+{
+  if (GTK_IS_SHORTCUTS_SHORTCUT (widget))
+    {
+      g_autofree char *accel = NULL;
+      g_object_get (widget, "accelerator", &accel, NULL);
+      if (g_strcmp0 (accel, "<Control>plus <Control>minus") == 0)
+        *timeline_zoom = TRUE;
+      else if (g_strcmp0 (accel, "<Control>0") == 0)
+        *timeline_reset = TRUE;
+      else if (g_strcmp0 (accel, "0") == 0)
+        *graph_fit = TRUE;
+    }
+  for (GtkWidget *child = gtk_widget_get_first_child (widget); child; child = gtk_widget_get_next_sibling (child))
+    collect_accelerators (child, timeline_zoom, timeline_reset, graph_fit);
+}
+
+static void
 test_shortcuts_window (void)
 {
   FbWindow *window = open_sample_window ();
@@ -688,7 +710,265 @@ test_shortcuts_window (void)
     }
   g_assert_nonnull (shortcuts);
   g_assert_true (gtk_window_get_transient_for (GTK_WINDOW (shortcuts)) == GTK_WINDOW (window));
+  /* It lists the timeline's keys as well as the graph's. */
+  gboolean timeline_zoom = FALSE, timeline_reset = FALSE, graph_fit = FALSE;
+  collect_accelerators (shortcuts, &timeline_zoom, &timeline_reset, &graph_fit);
+  g_assert_true (timeline_zoom);
+  g_assert_true (timeline_reset);
+  g_assert_true (graph_fit);
   gtk_window_destroy (GTK_WINDOW (shortcuts));
+  close_window (window);
+}
+
+/* Draws @widget as a frame would, renders that with its window's renderer
+ * and returns the pixels. */
+static GBytes *
+render_widget (GtkWidget *widget, int *width, int *height, gsize *stride)
+{
+  *width = gtk_widget_get_width (widget);
+  *height = gtk_widget_get_height (widget);
+  GtkSnapshot *snapshot = gtk_snapshot_new ();
+  GTK_WIDGET_GET_CLASS (widget)->snapshot (widget, snapshot);
+  g_autoptr (GskRenderNode) node = gtk_snapshot_free_to_node (snapshot);
+  g_assert_nonnull (node);
+  GskRenderer *renderer = gtk_native_get_renderer (gtk_widget_get_native (widget));
+  g_autoptr (GdkTexture) texture = gsk_renderer_render_texture (renderer, node,
+                                                                &GRAPHENE_RECT_INIT (0, 0, *width, *height));
+  *stride = (gsize) *width * 4;
+  guchar *data = g_malloc ((gsize) *height * *stride);
+  gdk_texture_download (texture, data, *stride);
+  return g_bytes_new_take (data, (gsize) *height * *stride);
+}
+
+static void
+count_frame (GdkFrameClock *clock, int *frames)
+{
+  (*frames)++;
+}
+
+/* Lets the window draw frames until @widget keeps its size over two of
+ * them (the panes settle on their saved positions after the first ones). */
+static void
+wait_for_stable_size (GtkWidget *widget)
+{
+  GdkFrameClock *clock = gtk_widget_get_frame_clock (widget);
+  int frames = 0, stable = 0;
+  gulong id = g_signal_connect (clock, "after-paint", G_CALLBACK (count_frame), &frames);
+  int w = gtk_widget_get_width (widget), h = gtk_widget_get_height (widget);
+  while (stable < 2)
+    {
+      int seen = frames;
+      gtk_widget_queue_draw (widget);
+      while (frames == seen)
+        g_main_context_iteration (NULL, TRUE);
+      if (gtk_widget_get_width (widget) == w && gtk_widget_get_height (widget) == h)
+        stable++;
+      else
+        stable = 0;
+      w = gtk_widget_get_width (widget);
+      h = gtk_widget_get_height (widget);
+    }
+  g_signal_handler_disconnect (clock, id);
+}
+
+/* After a pan the view shows what painting the graph directly through the
+ * panned viewport shows (no tile misplaced or torn at its edges), and the
+ * frame only moved tiles that had been painted between frames. */
+static void
+test_pan_tiles (void)
+{
+  FbWindow *window = open_sample_window ();
+  FbGraphView *view = fb_window_get_graph_view (window);
+  GtkWidget *widget = GTK_WIDGET (view);
+  const FbGraphLayout *layout = fb_graph_view_get_layout (view);
+  wait_for_stable_size (widget);
+  int w = gtk_widget_get_width (widget), h = gtk_widget_get_height (widget);
+  g_assert_cmpint (w, >, 300);
+  g_assert_cmpint (h, >, 300);
+  g_assert_cmpint (fb_document_get_selected (fb_window_get_document (window)), <, 0);
+
+  /* The viewport the view has: fitted, then zoomed in about its centre. */
+  fb_graph_view_zoom_fit (view);
+  FbViewport vp = { 0 };
+  double cw, ch;
+  fb_graph_layout_get_size (layout, &cw, &ch);
+  fb_viewport_fit (&vp, MAX (cw, 1), MAX (ch, 1), w, h, 16, 1.5);
+  g_assert_cmpfloat (fabs (fb_graph_view_get_zoom (view) - vp.zoom), <, 1e-9);
+  fb_graph_view_zoom_by (view, 3.0);
+  fb_viewport_zoom_at (&vp, 3.0, w / 2.0, h / 2.0);
+  int rw, rh;
+  gsize stride;
+  g_autoptr (GBytes) first = render_widget (widget, &rw, &rh, &stride);
+  g_assert_cmpint (rw, ==, w);
+  /* The ring of tiles around the view is painted when idle. */
+  iterate_pending ();
+  guint painted = fb_graph_view_get_n_tiles_painted (view);
+  g_assert_cmpuint (painted, >, 0);
+
+  /* More than a tile to the right, so columns not shown before come in. */
+  const int dx = 300, dy = 40;
+  fb_graph_view_pan_by (view, dx, dy);
+  g_autoptr (GBytes) after = render_widget (widget, &rw, &rh, &stride);
+  g_assert_cmpuint (fb_graph_view_get_n_tiles_painted (view), ==, painted);
+  g_assert_cmpint (rw, ==, w);
+  g_assert_cmpint (rh, ==, h);
+
+  /* The same viewport painted directly, on the device pixel grid. */
+  vp.x = round ((vp.x + dx / vp.zoom) * vp.zoom) / vp.zoom;
+  vp.y = round ((vp.y + dy / vp.zoom) * vp.zoom) / vp.zoom;
+  cairo_surface_t *surface = cairo_image_surface_create (CAIRO_FORMAT_ARGB32, w, h);
+  cairo_t *cr = cairo_create (surface);
+  FbGraphPaintOptions options;
+  fb_graph_paint_options_init (&options);
+  options.legend = FALSE;
+  fb_paint_graph (cr, layout, &vp, &options);
+  cairo_destroy (cr);
+  cairo_surface_flush (surface);
+
+  /* Compared above the legend, which stays in the corner. */
+  const guchar *got = g_bytes_get_data (after, NULL);
+  const guchar *want = cairo_image_surface_get_data (surface);
+  int want_stride = cairo_image_surface_get_stride (surface);
+  int differ = 0, drawn = 0;
+  for (int y = 0; y < h - 200; y++)
+    for (int x = 0; x < w; x++)
+      {
+        const guchar *a = got + (gsize) y * stride + (gsize) x * 4;
+        const guchar *b = want + (gsize) y * want_stride + (gsize) x * 4;
+        for (int c = 0; c < 4; c++)
+          if (abs (a[c] - b[c]) > 8)
+            {
+              differ++;
+              break;
+            }
+        if (memcmp (b, want, 4) != 0)
+          drawn++;
+      }
+  cairo_surface_destroy (surface);
+  /* It is a picture of the graph, not an empty canvas, and the same one. */
+  g_assert_cmpint (drawn, >, 1000);
+  g_assert_cmpint (differ, <=, w * (h - 200) / 1000);
+  iterate_pending ();
+  close_window (window);
+}
+
+/* Iterates the main context until the graph view's diff has landed. */
+static void
+wait_for_diff (FbGraphView *view)
+{
+  while (fb_graph_view_is_diff_pending (view))
+    g_main_context_iteration (NULL, TRUE);
+}
+
+/* Switching to the diff mode returns at once and shows the plain graph;
+ * the diff, built on a worker thread, then replaces it and compares the
+ * current snapshot with the one before. */
+static void
+test_diff_in_background (void)
+{
+  FbWindow *window = open_sample_window ();
+  FbDocument *doc = fb_window_get_document (window);
+  FbGraphView *view = fb_window_get_graph_view (window);
+  int index = fb_document_find_pass (doc, "cse");
+  g_assert_cmpint (index, >, 0);
+  fb_graph_view_set_mode (view, FB_GRAPH_MODE_AFTER);
+  fb_document_set_current (doc, index);
+  iterate_pending ();
+  FbSnapshot *now = fb_document_get_snapshot (doc, index);
+  FbSnapshot *before = fb_document_get_snapshot (doc, index - 1);
+  g_assert_true (now->changed);
+
+  fb_graph_view_set_mode (view, FB_GRAPH_MODE_DIFF);
+  /* The handler returned before the diff was built. */
+  g_assert_true (fb_graph_view_is_diff_pending (view));
+  g_assert_null (fb_graph_view_get_diff (view));
+  g_assert_true (fb_graph_layout_get_computation (fb_graph_view_get_layout (view)) == now->module->entry);
+  gtk_widget_queue_draw (GTK_WIDGET (view));
+  wait_for_diff (view);
+
+  const FbDiffView *diff = fb_graph_view_get_diff (view);
+  g_assert_nonnull (diff);
+  g_assert_true (fb_graph_view_get_layout (view) == fb_diff_view_get_layout (diff));
+  g_assert_true (fb_graph_layout_get_computation (fb_diff_view_get_layout (diff)) == now->module->entry);
+  g_assert_true (fb_graph_layout_get_computation (fb_diff_view_get_before_layout (diff)) == before->module->entry);
+  int added, removed, changed, fused;
+  fb_diff_view_get_counts (diff, &added, &removed, &changed, &fused);
+  g_assert_cmpint (added + removed + changed + fused, >, 0);
+  g_assert_nonnull (strstr (fb_diff_view_get_summary (diff), "cse"));
+
+  /* Side by side compares the same two snapshots, the after graph on the right. */
+  fb_graph_view_set_mode (view, FB_GRAPH_MODE_SIDE_BY_SIDE);
+  g_assert_true (fb_graph_view_is_diff_pending (view));
+  wait_for_diff (view);
+  diff = fb_graph_view_get_diff (view);
+  g_assert_nonnull (diff);
+  g_assert_true (fb_graph_layout_get_computation (fb_diff_view_get_before_layout (diff)) == before->module->entry);
+  /* Two pictures, each in its half, with a grey divider between them. */
+  int w, h;
+  gsize stride;
+  g_autoptr (GBytes) pixels = render_widget (GTK_WIDGET (view), &w, &h, &stride);
+  const guchar *px = g_bytes_get_data (pixels, NULL);
+  int half = w / 2, grey = 0, differ = 0;
+  for (int y = 0; y < h; y++)
+    {
+      const guchar *d = px + (gsize) y * stride + (gsize) (half - 1) * 4;
+      if (abs (d[0] - 128) < 16 && abs (d[1] - 128) < 16 && abs (d[2] - 128) < 16)
+        grey++;
+      for (int x = 0; x < half - 1; x++)
+        if (memcmp (px + (gsize) y * stride + (gsize) x * 4, px + (gsize) y * stride + (gsize) (x + half) * 4, 4))
+          differ++;
+    }
+  g_assert_cmpint (grey, >, h * 3 / 4);
+  g_assert_cmpint (differ, >, 1000);
+  iterate_pending ();
+
+  /* Back to the plain graph: no diff is kept or built. */
+  fb_graph_view_set_mode (view, FB_GRAPH_MODE_AFTER);
+  g_assert_false (fb_graph_view_is_diff_pending (view));
+  g_assert_null (fb_graph_view_get_diff (view));
+  g_assert_true (fb_graph_layout_get_computation (fb_graph_view_get_layout (view)) == now->module->entry);
+  iterate_pending ();
+  close_window (window);
+}
+
+/* Stepping on while a diff is built drops that diff: only the diff of the
+ * snapshot shown in the end lands, and the first snapshot has none. */
+static void
+test_diff_drops_stale (void)
+{
+  FbWindow *window = open_sample_window ();
+  FbDocument *doc = fb_window_get_document (window);
+  FbPassList *list = fb_window_get_pass_list (window);
+  FbGraphView *view = fb_window_get_graph_view (window);
+  int n = fb_document_get_n_snapshots (doc);
+  g_assert_cmpint (n, >, 3);
+
+  fb_graph_view_set_mode (view, FB_GRAPH_MODE_DIFF);
+  fb_document_set_current (doc, 1);
+  g_assert_true (fb_graph_view_is_diff_pending (view));
+  for (int i = 2; i < n; i++)
+    fb_pass_list_step (list, +1);
+  g_assert_cmpint (fb_document_get_current (doc), ==, n - 1);
+  wait_for_diff (view);
+  /* Let any stale result arrive too: it must not replace the newest. */
+  iterate_pending ();
+  const FbDiffView *diff = fb_graph_view_get_diff (view);
+  g_assert_nonnull (diff);
+  g_assert_true (fb_graph_layout_get_computation (fb_diff_view_get_layout (diff)) ==
+                 fb_document_get_snapshot (doc, n - 1)->module->entry);
+  g_assert_true (fb_graph_layout_get_computation (fb_diff_view_get_before_layout (diff)) ==
+                 fb_document_get_snapshot (doc, n - 2)->module->entry);
+
+  fb_document_set_current (doc, 0);
+  g_assert_false (fb_graph_view_is_diff_pending (view));
+  g_assert_null (fb_graph_view_get_diff (view));
+  g_assert_nonnull (fb_graph_view_get_layout (view));
+
+  /* Closing the window while a diff is built leaks nothing. */
+  fb_document_set_current (doc, n - 1);
+  g_assert_true (fb_graph_view_is_diff_pending (view));
+  fb_graph_view_set_mode (view, FB_GRAPH_MODE_AFTER);
+  fb_graph_view_set_mode (view, FB_GRAPH_MODE_SIDE_BY_SIDE);
   close_window (window);
 }
 
@@ -879,6 +1159,9 @@ main (int argc, char **argv)
   g_test_add_func ("/gui/inspector/code-view", test_code_view);
   g_test_add_func ("/gui/bottom/timeline-click", test_timeline_click);
   g_test_add_func ("/gui/window/shortcuts", test_shortcuts_window);
+  g_test_add_func ("/gui/graph/pan-tiles", test_pan_tiles);
+  g_test_add_func ("/gui/graph/diff-in-background", test_diff_in_background);
+  g_test_add_func ("/gui/graph/diff-drops-stale", test_diff_drops_stale);
   g_test_add_func ("/gui/window/malformed-keeps-model", test_malformed_keeps_model);
   g_test_add_func ("/gui/window/open-in-background", test_open_in_background);
   g_test_add_func ("/gui/bottom/decision-filter", test_decision_filter);

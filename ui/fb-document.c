@@ -257,6 +257,13 @@ fb_document_set_current (FbDocument *doc, int index)
   g_object_notify_by_pspec (G_OBJECT (doc), properties[PROP_CURRENT]);
 }
 
+GPtrArray *
+fb_document_ref_snapshots (FbDocument *doc)
+{
+  g_return_val_if_fail (FB_IS_DOCUMENT (doc), NULL);
+  return g_ptr_array_ref (doc->snapshots);
+}
+
 int
 fb_document_find_pass (FbDocument *doc, const char *name)
 {

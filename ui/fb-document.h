@@ -40,6 +40,9 @@ FbSnapshot    *fb_document_get_snapshot    (FbDocument *doc, int index);
 int            fb_document_get_current     (FbDocument *doc);
 FbSnapshot    *fb_document_get_current_snapshot (FbDocument *doc);
 void           fb_document_set_current     (FbDocument *doc, int index);
+/* A reference on the current snapshots (g_ptr_array_unref), for a worker
+ * that reads them while a rerun may replace them. */
+GPtrArray     *fb_document_ref_snapshots   (FbDocument *doc);
 /* Index of the snapshot after pass @name, or -1. */
 int            fb_document_find_pass       (FbDocument *doc, const char *name);
 

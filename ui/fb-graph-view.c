@@ -4,18 +4,23 @@
  * computation (seeded from the previous one, so stepping through passes only
  * moves what changed), a viewport, and for the side-by-side and diff modes a
  * diff view of the previous and current snapshots. Drawing is entirely the
- * viz painters', into render nodes that are kept: a picture of the graph
- * larger than the view, which a pan only translates, and the legend. This
+ * viz painters', into render nodes that are kept: tiles of the graph
+ * (FbTileCache), which a pan only moves while the tiles around the view are
+ * painted between frames, and the legend. This
  * file only turns input events into viewport changes and selections. After
- * a background rerun it takes the layout the worker made for it.
+ * a background rerun it takes the layout the worker made for it; the diff
+ * of the side-by-side and diff modes is built by FbTasks on a worker thread
+ * and lands later, the newest request only.
  */
 #include "fb-graph-view.h"
 
 #include <glib/gi18n.h>
 #include <math.h>
+#include <pango/pangocairo.h>
 #include <string.h>
 
 #include "fb-paint.h"
+#include "fb-tile-cache.h"
 
 struct _FbGraphView
 {
@@ -29,7 +34,10 @@ struct _FbGraphView
   FbGraphLayout *layout;       /* after side of the current snapshot */
   PangoContext  *layout_pango; /* what @layout measures with when it was made off
                                 * the main thread; NULL: the widget's */
-  FbDiffView    *diff_view;    /* modes other than AFTER, when there is a previous snapshot */
+  FbTasks       *tasks;        /* builds the diffs */
+  FbTaskDiff    *diff;         /* modes other than AFTER, when there is a previous snapshot */
+  gboolean       diff_pending; /* a diff for the current snapshot and mode is being built */
+  gboolean       diff_fit;     /* fit the view again when it lands */
   FbViewport     vp;
   FbGraphMode    mode;
   gboolean       need_fit;
@@ -37,17 +45,15 @@ struct _FbGraphView
   double         pointer_x, pointer_y;
   double         last_scale;
 
-  /* A picture of the graph around the viewport, so that panning within it
-   * is a texture blit; drawn again when the zoom, the layout, the mode or
-   * the selection changes, or when the view leaves it. */
-  GdkTexture    *cache;
-  double         cache_x, cache_y;      /* content point at its top-left corner */
-  double         cache_zoom;
-  double         cache_w, cache_h;      /* size in device units */
-  int64_t        cache_selected;
-  GskRenderNode *cache_node;            /* the picture at (0, 0): a Cairo node, or a
-                                         * texture node on a scaled display */
-  /* The legend in the corner, drawn once per layout and size. */
+  /* Tiles of the graph at the current zoom, so that a pan only moves
+   * pictures; painted again when the zoom, the layout, the mode or the
+   * selection changes. The ring around the view is painted when idle. */
+  FbTileCache   *tiles;
+  FbTileCache   *before_tiles;          /* the left half of side by side */
+  int64_t        tiles_selected;
+  guint          prefetch_id;
+  /* The legend in the corner (and the diff's banner along the top),
+   * drawn once per layout and size. */
   GskRenderNode *legend_node;
   const FbGraphLayout *legend_layout;
   int            legend_width, legend_height;
@@ -66,8 +72,11 @@ G_DEFINE_FINAL_TYPE (FbGraphView, fb_graph_view, GTK_TYPE_WIDGET)
 static void
 drop_cache (FbGraphView *self)
 {
-  g_clear_object (&self->cache);
-  g_clear_pointer (&self->cache_node, gsk_render_node_unref);
+  g_clear_handle_id (&self->prefetch_id, g_source_remove);
+  if (self->tiles)
+    fb_tile_cache_clear (self->tiles);
+  if (self->before_tiles)
+    fb_tile_cache_clear (self->before_tiles);
   g_clear_pointer (&self->legend_node, gsk_render_node_unref);
   self->legend_layout = NULL;
   self->sel_module = NULL;
@@ -99,18 +108,81 @@ current_snapshot (FbGraphView *self)
   return self->doc ? fb_document_get_current_snapshot (self->doc) : NULL;
 }
 
+static FbDiffView *
+diff_view (FbGraphView *self)
+{
+  return self->diff ? self->diff->view : NULL;
+}
+
 static gboolean
 split (FbGraphView *self)
 {
-  return self->mode == FB_GRAPH_MODE_SIDE_BY_SIDE && self->diff_view != NULL;
+  return self->mode == FB_GRAPH_MODE_SIDE_BY_SIDE && diff_view (self) != NULL;
 }
 
 static const FbGraphLayout *
 shown_layout (FbGraphView *self)
 {
-  if (self->mode != FB_GRAPH_MODE_AFTER && self->diff_view)
-    return fb_diff_view_get_layout (self->diff_view);
+  if (self->mode != FB_GRAPH_MODE_AFTER && diff_view (self))
+    return fb_diff_view_get_layout (diff_view (self));
   return self->layout;
+}
+
+/* Drops the diff shown and the one being built. */
+static void
+clear_diff (FbGraphView *self)
+{
+  if (self->diff_pending && self->tasks)
+    fb_tasks_cancel_diff (self->tasks);
+  self->diff_pending = FALSE;
+  g_clear_pointer (&self->diff, fb_task_diff_free);
+}
+
+static void
+on_diff_ready (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (FbTaskDiff) diff = fb_tasks_diff_finish (FB_TASKS (source), result, &error);
+
+  /* Superseded, or the view is gone: @user_data must not be touched. */
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return;
+  FbGraphView *self = FB_GRAPH_VIEW (user_data);
+  self->diff_pending = FALSE;
+  if (diff == NULL)
+    {
+      g_debug ("no diff: %s", error->message);
+      return;
+    }
+  self->diff = g_steal_pointer (&diff);
+  drop_cache (self);
+  if (self->diff_fit || self->need_fit)
+    fb_graph_view_zoom_fit (self);
+  self->diff_fit = FALSE;
+  gtk_widget_queue_draw (GTK_WIDGET (self));
+}
+
+/* Asks for the diff of the current snapshot against the one before it,
+ * when the mode shows one; the plain graph stays until it lands. */
+static void
+request_diff (FbGraphView *self, gboolean fit)
+{
+  clear_diff (self);
+  if (self->mode == FB_GRAPH_MODE_AFTER || self->doc == NULL)
+    return;
+  int cur = fb_document_get_current (self->doc);
+  FbSnapshot *before = cur > 0 ? fb_document_get_snapshot (self->doc, cur - 1) : NULL;
+  FbSnapshot *after = current_snapshot (self);
+  if (before == NULL || before->module == NULL || before->module->entry == NULL || after == NULL ||
+      after->module == NULL || after->module->entry == NULL)
+    return;
+  if (self->tasks == NULL)
+    self->tasks = fb_tasks_new ();
+  g_autoptr (GPtrArray) snaps = fb_document_ref_snapshots (self->doc);
+  double dpi = pango_cairo_context_get_resolution (gtk_widget_get_pango_context (GTK_WIDGET (self)));
+  self->diff_pending = TRUE;
+  self->diff_fit = fit;
+  fb_tasks_diff_async (self->tasks, snaps, cur - 1, cur, dpi, on_diff_ready, self);
 }
 
 static void
@@ -127,7 +199,7 @@ rebuild (FbGraphView *self, gboolean seed)
   g_autoptr (FbGraphLayout) old = g_steal_pointer (&self->layout);
   GObject *old_pango = (GObject *) g_steal_pointer (&self->layout_pango);
 
-  g_clear_pointer (&self->diff_view, fb_diff_view_free);
+  clear_diff (self);
   FbSnapshot *snap = current_snapshot (self);
   if (snap && snap->module && snap->module->entry)
     {
@@ -137,14 +209,11 @@ rebuild (FbGraphView *self, gboolean seed)
         self->layout = fb_document_take_prepared_layout (self->doc, snap->module->entry, &self->layout_pango);
       if (self->layout == NULL)
         self->layout = fb_graph_layout_new (snap->module->entry, seed ? old : NULL, &options);
-      int cur = fb_document_get_current (self->doc);
-      FbSnapshot *before = cur > 0 ? fb_document_get_snapshot (self->doc, cur - 1) : NULL;
-      if (self->mode != FB_GRAPH_MODE_AFTER && before && before->module)
-        self->diff_view = fb_diff_view_new_from_snapshots (before, snap, NULL, &options);
     }
   drop_cache (self);
   if (old == NULL || !seed)
     self->need_fit = TRUE;
+  request_diff (self, self->need_fit);
   /* The old layout goes before the context it measured with. */
   g_clear_pointer (&old, fb_graph_layout_free);
   g_clear_object (&old_pango);
@@ -157,7 +226,7 @@ static void
 on_changed (FbDocument *doc, FbGraphView *self)
 {
   /* The old snapshots are gone: the old layout must not be used as a seed. */
-  g_clear_pointer (&self->diff_view, fb_diff_view_free);
+  clear_diff (self);
   g_clear_pointer (&self->layout, fb_graph_layout_free);
   g_clear_object (&self->layout_pango);
   rebuild (self, FALSE);
@@ -191,7 +260,7 @@ fb_graph_view_set_document (FbGraphView *self, FbDocument *doc)
       g_clear_signal_handler (&self->selected_id, self->doc);
       g_clear_object (&self->doc);
     }
-  g_clear_pointer (&self->diff_view, fb_diff_view_free);
+  clear_diff (self);
   g_clear_pointer (&self->layout, fb_graph_layout_free);
   g_clear_object (&self->layout_pango);
   if (doc)
@@ -211,8 +280,48 @@ fb_graph_view_set_mode (FbGraphView *self, FbGraphMode mode)
   if (mode == self->mode)
     return;
   self->mode = mode;
+  /* The graph after the pass stays laid out: only the diff is new. */
+  drop_cache (self);
   self->need_fit = TRUE;
-  rebuild (self, TRUE);
+  request_diff (self, TRUE);
+  if (gtk_widget_get_width (GTK_WIDGET (self)) > 0)
+    fb_graph_view_zoom_fit (self);
+  gtk_widget_queue_draw (GTK_WIDGET (self));
+}
+
+void
+fb_graph_view_set_tasks (FbGraphView *self, FbTasks *tasks)
+{
+  g_return_if_fail (FB_IS_GRAPH_VIEW (self));
+  g_return_if_fail (tasks == NULL || FB_IS_TASKS (tasks));
+  if (tasks == self->tasks)
+    return;
+  gboolean wanted = self->diff_pending;
+  clear_diff (self);
+  g_set_object (&self->tasks, tasks);
+  if (wanted)
+    request_diff (self, self->diff_fit);
+}
+
+gboolean
+fb_graph_view_is_diff_pending (FbGraphView *self)
+{
+  g_return_val_if_fail (FB_IS_GRAPH_VIEW (self), FALSE);
+  return self->diff_pending;
+}
+
+guint
+fb_graph_view_get_n_tiles_painted (FbGraphView *self)
+{
+  g_return_val_if_fail (FB_IS_GRAPH_VIEW (self), 0);
+  return fb_tile_cache_get_n_painted (self->tiles) + fb_tile_cache_get_n_painted (self->before_tiles);
+}
+
+const FbDiffView *
+fb_graph_view_get_diff (FbGraphView *self)
+{
+  g_return_val_if_fail (FB_IS_GRAPH_VIEW (self), NULL);
+  return diff_view (self);
 }
 
 FbGraphMode
@@ -353,79 +462,50 @@ label (cairo_t *cr, double x, double y, const char *text)
 static void
 paint_content (FbGraphView *self, cairo_t *cr, const FbViewport *vp, const FbGraphPaintOptions *options)
 {
-  if (self->mode == FB_GRAPH_MODE_DIFF && self->diff_view)
-    fb_paint_diff (cr, self->diff_view, vp, options);
+  if (self->mode == FB_GRAPH_MODE_DIFF && diff_view (self))
+    fb_paint_diff (cr, diff_view (self), vp, options);
   else
     fb_paint_graph (cr, shown_layout (self), vp, options);
 }
 
+/* What a tile shows: the graph (or the diff) without the legend and the
+ * banner, which stay still over it. */
 static void
-free_surface (gpointer data)
+paint_tile (cairo_t *cr, const FbViewport *vp, gpointer user_data)
 {
-  cairo_surface_destroy (data);
+  FbGraphView *self = user_data;
+  FbGraphPaintOptions options;
+
+  fb_graph_paint_options_init (&options);
+  options.legend = FALSE;
+  options.selected = self->tiles_selected;
+  paint_content (self, cr, vp, &options);
 }
 
-/* Draws the cache: the viewport plus half a viewport on every side. */
 static void
-render_cache (FbGraphView *self, const FbGraphPaintOptions *options)
+paint_before_tile (cairo_t *cr, const FbViewport *vp, gpointer user_data)
 {
-  int scale = gtk_widget_get_scale_factor (GTK_WIDGET (self));
-  double mx = self->vp.width / 2, my = self->vp.height / 2;
-  FbViewport cvp = self->vp;
+  FbGraphView *self = user_data;
+  FbGraphPaintOptions options;
 
-  cvp.x = self->vp.x - mx / self->vp.zoom;
-  cvp.y = self->vp.y - my / self->vp.zoom;
-  cvp.width = self->vp.width + 2 * mx;
-  cvp.height = self->vp.height + 2 * my;
-  int pw = (int) ceil (cvp.width * scale), ph = (int) ceil (cvp.height * scale);
-
-  g_clear_object (&self->cache);
-  g_clear_pointer (&self->cache_node, gsk_render_node_unref);
-  FbGraphPaintOptions opts = *options;
-  opts.legend = FALSE;
-  self->cache_x = cvp.x;
-  self->cache_y = cvp.y;
-  self->cache_zoom = self->vp.zoom;
-  self->cache_w = cvp.width;
-  self->cache_h = cvp.height;
-  self->cache_selected = options->selected;
-  if (scale == 1)
-    {
-      /* A Cairo node keeps its surface: a software renderer paints it
-       * directly, where a texture would be converted on every frame. */
-      self->cache_node = gsk_cairo_node_new (&GRAPHENE_RECT_INIT (0, 0, pw, ph));
-      cairo_t *ncr = gsk_cairo_node_get_draw_context (self->cache_node);
-      paint_content (self, ncr, &cvp, &opts);
-      cairo_destroy (ncr);
-      return;
-    }
-  /* On a scaled display, a texture keeps every device pixel. */
-  cairo_surface_t *surface = cairo_image_surface_create (CAIRO_FORMAT_ARGB32, pw, ph);
-  cairo_t *cr = cairo_create (surface);
-  cairo_scale (cr, scale, scale);
-  paint_content (self, cr, &cvp, &opts);
-  cairo_destroy (cr);
-  cairo_surface_flush (surface);
-  if (cairo_surface_status (surface) != CAIRO_STATUS_SUCCESS)
-    {
-      cairo_surface_destroy (surface);
-      return;
-    }
-  int stride = cairo_image_surface_get_stride (surface);
-  g_autoptr (GBytes) bytes = g_bytes_new_with_free_func (cairo_image_surface_get_data (surface),
-                                                         (gsize) stride * ph, free_surface, surface);
-  self->cache = gdk_memory_texture_new (pw, ph, GDK_MEMORY_DEFAULT, bytes, stride);
-  self->cache_node = gsk_texture_node_new (self->cache, &GRAPHENE_RECT_INIT (0, 0, cvp.width, cvp.height));
+  if (!split (self))
+    return;
+  fb_graph_paint_options_init (&options);
+  options.legend = FALSE;
+  options.selected = self->tiles_selected;
+  fb_paint_graph (cr, fb_diff_view_get_before_layout (diff_view (self)), vp, &options);
 }
 
 static gboolean
-cache_covers (FbGraphView *self, const FbGraphPaintOptions *options)
+prefetch_tiles (gpointer user_data)
 {
-  if (self->cache_node == NULL || self->cache_zoom != self->vp.zoom || self->cache_selected != options->selected)
-    return FALSE;
-  double ox = (self->vp.x - self->cache_x) * self->vp.zoom;
-  double oy = (self->vp.y - self->cache_y) * self->vp.zoom;
-  return ox >= 0 && oy >= 0 && ox + self->vp.width <= self->cache_w && oy + self->vp.height <= self->cache_h;
+  FbGraphView *self = user_data;
+
+  if (shown_layout (self) &&
+      (fb_tile_cache_prefetch (self->tiles) || (split (self) && fb_tile_cache_prefetch (self->before_tiles))))
+    return G_SOURCE_CONTINUE;
+  self->prefetch_id = 0;
+  return G_SOURCE_REMOVE;
 }
 
 static void
@@ -454,51 +534,29 @@ fb_graph_view_snapshot (GtkWidget *widget, GtkSnapshot *snapshot)
   options.selected = self->sel_shown;
 
   self->vp.height = height;
-  if (split (self))
+  gboolean two = split (self);
+  double half = floor (width / 2.0);
+  int pane_width = two ? (int) half : width;
+  self->vp.width = two ? width / 2.0 : width;
+  if (self->tiles_selected != options.selected)
     {
-      double half = width / 2.0;
-      cairo_t *cr = gtk_snapshot_append_cairo (snapshot, &GRAPHENE_RECT_INIT (0, 0, width, height));
-      self->vp.width = half;
-      cairo_save (cr);
-      cairo_rectangle (cr, 0, 0, half, height);
-      cairo_clip (cr);
-      fb_paint_graph (cr, fb_diff_view_get_before_layout (self->diff_view), &self->vp, &options);
-      label (cr, 8, height - 8, _("Before"));
-      cairo_restore (cr);
-      cairo_save (cr);
-      cairo_translate (cr, half, 0);
-      cairo_rectangle (cr, 0, 0, half, height);
-      cairo_clip (cr);
-      fb_paint_graph (cr, layout, &self->vp, &options);
-      label (cr, 8, height - 8, _("After"));
-      cairo_restore (cr);
-      cairo_set_source_rgb (cr, 0.5, 0.5, 0.5);
-      cairo_rectangle (cr, half - 0.5, 0, 1, height);
-      cairo_fill (cr);
-      cairo_destroy (cr);
-      return;
+      fb_tile_cache_clear (self->tiles);
+      fb_tile_cache_clear (self->before_tiles);
     }
-
-  self->vp.width = width;
-  if (!cache_covers (self, &options))
-    render_cache (self, &options);
-  if (self->cache_node)
+  self->tiles_selected = options.selected;
+  /* A pan only moves tiles; those it uncovers were mostly painted when idle. */
+  int scale = gtk_widget_get_scale_factor (widget);
+  if (two)
     {
-      /* A pan only moves the cached picture. */
-      gtk_snapshot_push_clip (snapshot, &GRAPHENE_RECT_INIT (0, 0, width, height));
+      fb_tile_cache_snapshot (self->before_tiles, snapshot, &self->vp, scale);
       gtk_snapshot_save (snapshot);
-      gtk_snapshot_translate (snapshot, &GRAPHENE_POINT_INIT ((self->cache_x - self->vp.x) * self->vp.zoom,
-                                                              (self->cache_y - self->vp.y) * self->vp.zoom));
-      gtk_snapshot_append_node (snapshot, self->cache_node);
-      gtk_snapshot_restore (snapshot);
-      gtk_snapshot_pop (snapshot);
+      gtk_snapshot_translate (snapshot, &GRAPHENE_POINT_INIT (half, 0));
     }
-  else
-    {
-      cairo_t *cr = gtk_snapshot_append_cairo (snapshot, &GRAPHENE_RECT_INIT (0, 0, width, height));
-      paint_content (self, cr, &self->vp, &options);
-      cairo_destroy (cr);
-    }
+  fb_tile_cache_snapshot (self->tiles, snapshot, &self->vp, scale);
+  if (two)
+    gtk_snapshot_restore (snapshot);
+  if (self->prefetch_id == 0)
+    self->prefetch_id = g_idle_add (prefetch_tiles, self);
 
   /* The legend stays in the corner: it is painted alone, over the picture,
    * through a viewport that shows no node, into a node of its own size
@@ -508,13 +566,19 @@ fb_graph_view_snapshot (GtkWidget *widget, GtkSnapshot *snapshot)
     {
       g_clear_pointer (&self->legend_node, gsk_render_node_unref);
       GtkSnapshot *sub = gtk_snapshot_new ();
-      double lh = MIN (LEGEND_HEIGHT, height), lw = MIN (LEGEND_WIDTH, width);
+      double lh = MIN (LEGEND_HEIGHT, height), lw = MIN (LEGEND_WIDTH, pane_width);
       cairo_t *cr = gtk_snapshot_append_cairo (sub, &GRAPHENE_RECT_INIT (0, height - lh, lw, lh));
       FbViewport nowhere = self->vp;
       nowhere.x = nowhere.y = -1e12;
       options.skip_background = TRUE;
       fb_paint_graph (cr, layout, &nowhere, &options);
       cairo_destroy (cr);
+      if (self->mode == FB_GRAPH_MODE_DIFF && diff_view (self))
+        {
+          cr = gtk_snapshot_append_cairo (sub, &GRAPHENE_RECT_INIT (0, 0, width, MIN (40, height)));
+          fb_paint_diff_banner (cr, diff_view (self), &self->vp);
+          cairo_destroy (cr);
+        }
       self->legend_node = gtk_snapshot_free_to_node (sub);
       self->legend_layout = layout;
       self->legend_width = width;
@@ -522,6 +586,23 @@ fb_graph_view_snapshot (GtkWidget *widget, GtkSnapshot *snapshot)
     }
   if (self->legend_node)
     gtk_snapshot_append_node (snapshot, self->legend_node);
+  if (!two)
+    return;
+  /* Side by side: each half has its legend and its name at the top. */
+  if (self->legend_node)
+    {
+      gtk_snapshot_save (snapshot);
+      gtk_snapshot_translate (snapshot, &GRAPHENE_POINT_INIT (half, 0));
+      gtk_snapshot_append_node (snapshot, self->legend_node);
+      gtk_snapshot_restore (snapshot);
+    }
+  cairo_t *cr = gtk_snapshot_append_cairo (snapshot, &GRAPHENE_RECT_INIT (0, 0, width, height));
+  label (cr, 8, 20, _("Before"));
+  label (cr, half + 8, 20, _("After"));
+  cairo_set_source_rgb (cr, 0.5, 0.5, 0.5);
+  cairo_rectangle (cr, half - 1, 0, 1, height);
+  cairo_fill (cr);
+  cairo_destroy (cr);
 }
 
 static void
@@ -543,7 +624,7 @@ layout_at (FbGraphView *self, double x, double y, double *cx, double *cy)
 {
   const FbGraphLayout *layout = shown_layout (self);
   if (split (self) && x < gtk_widget_get_width (GTK_WIDGET (self)) / 2.0)
-    layout = fb_diff_view_get_before_layout (self->diff_view);
+    layout = fb_diff_view_get_before_layout (diff_view (self));
   else if (split (self))
     x -= gtk_widget_get_width (GTK_WIDGET (self)) / 2.0;
   fb_viewport_to_content (&self->vp, x, y, cx, cy);
@@ -670,7 +751,11 @@ fb_graph_view_dispose (GObject *object)
   FbGraphView *self = FB_GRAPH_VIEW (object);
 
   fb_graph_view_set_document (self, NULL);
+  clear_diff (self);
+  g_clear_object (&self->tasks);
   drop_cache (self);
+  g_clear_pointer (&self->tiles, fb_tile_cache_free);
+  g_clear_pointer (&self->before_tiles, fb_tile_cache_free);
   G_OBJECT_CLASS (fb_graph_view_parent_class)->dispose (object);
 }
 
@@ -710,6 +795,8 @@ fb_graph_view_init (FbGraphView *self)
 
   self->vp.zoom = 1.0;
   self->need_fit = TRUE;
+  self->tiles = fb_tile_cache_new (paint_tile, self);
+  self->before_tiles = fb_tile_cache_new (paint_before_tile, self);
   gtk_widget_set_focusable (widget, TRUE);
   gtk_widget_set_hexpand (widget, TRUE);
   gtk_widget_set_vexpand (widget, TRUE);

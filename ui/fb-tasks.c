@@ -6,11 +6,17 @@
  * reaches the runner through its cancellable, which stops before the next
  * step, so the task ends after the step in progress and the count of steps
  * it did stays readable.
+ *
+ * Diffs for the graph view run in a GTask of their own, next to any task:
+ * the worker holds a reference on the snapshots it reads, so the document
+ * may replace them meanwhile, and measures labels with a Pango context of
+ * its own, which travels with the result. Only the newest request lands.
  */
 #include "fb-tasks.h"
 
 #include <glib/gi18n.h>
 #include <math.h>
+#include <pango/pangocairo.h>
 
 #include "fb-backend.h"
 #include "fb-runner.h"
@@ -27,6 +33,7 @@ struct _FbTasks
   double        fraction;
   FbTaskResult *result;
   GError       *error;
+  GCancellable *diff_cancellable;  /* of the diff in flight, NULL when none */
 };
 
 G_DEFINE_FINAL_TYPE (FbTasks, fb_tasks, G_TYPE_OBJECT)
@@ -334,6 +341,122 @@ fb_tasks_get_error (FbTasks *self)
   return self->error;
 }
 
+/* ---------------------------------------------------------------- diffs */
+
+typedef struct {
+  GPtrArray *snapshots;
+  int        before, after;
+  double     dpi;
+} DiffData;
+
+static void
+diff_data_free (DiffData *d)
+{
+  g_ptr_array_unref (d->snapshots);
+  g_free (d);
+}
+
+void
+fb_task_diff_free (FbTaskDiff *diff)
+{
+  if (diff == NULL)
+    return;
+  /* The view goes before what it points into. */
+  g_clear_pointer (&diff->view, fb_diff_view_free);
+  g_clear_object (&diff->pango);
+  g_clear_pointer (&diff->snapshots, g_ptr_array_unref);
+  g_free (diff);
+}
+
+static void
+diff_worker (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
+{
+  DiffData *d = task_data;
+  FbSnapshot *before = g_ptr_array_index (d->snapshots, d->before);
+  FbSnapshot *after = g_ptr_array_index (d->snapshots, d->after);
+
+  if (g_task_return_error_if_cancelled (task))
+    return;
+  g_autoptr (PangoFontMap) map = pango_cairo_font_map_new ();
+  g_autoptr (FbTaskDiff) r = g_new0 (FbTaskDiff, 1);
+  r->pango = pango_font_map_create_context (map);
+  pango_cairo_context_set_resolution (r->pango, d->dpi > 0 ? d->dpi : 96);
+  r->snapshots = g_ptr_array_ref (d->snapshots);
+  r->before = d->before;
+  r->after = d->after;
+
+  FbGraphLayoutOptions options;
+  fb_graph_layout_options_init (&options);
+  options.pango = r->pango;
+  r->view = fb_diff_view_new_from_snapshots (before, after, NULL, &options);
+  if (r->view == NULL)
+    {
+      g_task_return_new_error (task, FB_ERROR, FB_ERROR_RUNTIME, _("These two snapshots cannot be compared."));
+      return;
+    }
+  if (g_task_return_error_if_cancelled (task))
+    return;
+  g_task_return_pointer (task, g_steal_pointer (&r), (GDestroyNotify) fb_task_diff_free);
+}
+
+void
+fb_tasks_diff_async (FbTasks *self, GPtrArray *snapshots, int before, int after, double dpi,
+                     GAsyncReadyCallback callback, gpointer user_data)
+{
+  g_return_if_fail (FB_IS_TASKS (self));
+  g_return_if_fail (snapshots != NULL);
+
+  fb_tasks_cancel_diff (self);
+  self->diff_cancellable = g_cancellable_new ();
+  g_autoptr (GTask) task = g_task_new (self, self->diff_cancellable, callback, user_data);
+  g_task_set_source_tag (task, fb_tasks_diff_async);
+  if (before < 0 || after < 0 || before >= (int) snapshots->len || after >= (int) snapshots->len ||
+      ((FbSnapshot *) g_ptr_array_index (snapshots, before))->module == NULL ||
+      ((FbSnapshot *) g_ptr_array_index (snapshots, after))->module == NULL ||
+      ((FbSnapshot *) g_ptr_array_index (snapshots, before))->module->entry == NULL ||
+      ((FbSnapshot *) g_ptr_array_index (snapshots, after))->module->entry == NULL)
+    {
+      g_task_return_new_error (task, FB_ERROR, FB_ERROR_USAGE, _("These two snapshots cannot be compared."));
+      return;
+    }
+  DiffData *d = g_new0 (DiffData, 1);
+  d->snapshots = g_ptr_array_ref (snapshots);
+  d->before = before;
+  d->after = after;
+  d->dpi = dpi;
+  g_task_set_task_data (task, d, (GDestroyNotify) diff_data_free);
+  g_task_run_in_thread (task, diff_worker);
+}
+
+FbTaskDiff *
+fb_tasks_diff_finish (FbTasks *self, GAsyncResult *result, GError **error)
+{
+  g_return_val_if_fail (FB_IS_TASKS (self), NULL);
+  g_return_val_if_fail (g_task_is_valid (result, self), NULL);
+
+  if (g_task_get_cancellable (G_TASK (result)) == self->diff_cancellable)
+    g_clear_object (&self->diff_cancellable);
+  /* A cancelled request reports G_IO_ERROR_CANCELLED even if its worker
+   * finished: a newer one superseded it. */
+  return g_task_propagate_pointer (G_TASK (result), error);
+}
+
+void
+fb_tasks_cancel_diff (FbTasks *self)
+{
+  g_return_if_fail (FB_IS_TASKS (self));
+  if (self->diff_cancellable)
+    g_cancellable_cancel (self->diff_cancellable);
+  g_clear_object (&self->diff_cancellable);
+}
+
+gboolean
+fb_tasks_is_diffing (FbTasks *self)
+{
+  g_return_val_if_fail (FB_IS_TASKS (self), FALSE);
+  return self->diff_cancellable != NULL;
+}
+
 static void
 fb_tasks_get_property (GObject *object, guint prop_id, GValue *value, GParamSpec *pspec)
 {
@@ -360,6 +483,7 @@ fb_tasks_finalize (GObject *object)
   /* A running GTask holds a reference on us, so we only get here when idle. */
   stop_polling (self);
   g_clear_object (&self->cancellable);
+  g_clear_object (&self->diff_cancellable);
   g_clear_pointer (&self->result, result_free);
   g_clear_error (&self->error);
   G_OBJECT_CLASS (fb_tasks_parent_class)->finalize (object);

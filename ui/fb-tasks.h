@@ -6,12 +6,19 @@
  * result lands in the panels. The modules are
  * cloned before the thread starts, so the user may keep stepping through
  * passes or toggling them meanwhile.
+ *
+ * Beside that one task, FbTasks builds the diff that the graph view's
+ * side-by-side and diff modes show, also on a worker thread; a newer diff
+ * request cancels the older one, whose result is dropped.
  */
 #pragma once
 
 #include <gio/gio.h>
 
+#include <pango/pango.h>
+
 #include "fb-ir.h"
+#include "fb-paint.h"
 #include "fb-trace.h"
 
 G_BEGIN_DECLS
@@ -59,5 +66,30 @@ double      fb_tasks_get_fraction (FbTasks *self);
 const FbTaskResult *fb_tasks_get_result (FbTasks *self);
 const GError       *fb_tasks_get_error  (FbTasks *self);
 const char *fb_task_kind_label (FbTaskKind kind);
+
+/* A diff of two snapshots built off the main thread. The view's layouts
+ * point into @snapshots and measured labels with @pango, so both are kept
+ * as long as the view. */
+typedef struct {
+  FbDiffView   *view;
+  PangoContext *pango;
+  GPtrArray    *snapshots;
+  int           before, after;  /* indices into @snapshots */
+} FbTaskDiff;
+
+void        fb_task_diff_free (FbTaskDiff *diff);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (FbTaskDiff, fb_task_diff_free)
+
+/* Builds the diff view of snapshot @before to snapshot @after of
+ * @snapshots (a reference is taken) on a worker thread, measuring labels
+ * at @dpi. A request made while another is in flight cancels it: that
+ * one's callback then gets G_IO_ERROR_CANCELLED from the _finish call and
+ * must not touch what the cancelled request was for. */
+void        fb_tasks_diff_async  (FbTasks *self, GPtrArray *snapshots, int before, int after, double dpi,
+                                  GAsyncReadyCallback callback, gpointer user_data);
+FbTaskDiff *fb_tasks_diff_finish (FbTasks *self, GAsyncResult *result, GError **error);
+/* Cancels the diff in flight, if any (its result is dropped). */
+void        fb_tasks_cancel_diff (FbTasks *self);
+gboolean    fb_tasks_is_diffing  (FbTasks *self);
 
 G_END_DECLS

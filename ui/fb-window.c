@@ -788,6 +788,7 @@ fb_window_init (FbWindow *self)
   g_signal_connect (self->tasks, "notify::busy", G_CALLBACK (on_task_busy), self);
   g_signal_connect (self->tasks, "notify::fraction", G_CALLBACK (on_task_fraction), self);
   g_signal_connect (self->tasks, "finished", G_CALLBACK (on_task_finished), self);
+  fb_graph_view_set_tasks (self->graph_view, self->tasks);
   g_signal_connect (self->pass_list, "error", G_CALLBACK (on_pass_error), self);
 
   self->settings = settings_new ();

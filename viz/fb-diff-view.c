@@ -286,9 +286,10 @@ paint_marks (cairo_t *cr, const FbDiffView *v, const FbViewport *vp)
   cairo_restore (cr);
 }
 
-static void
-paint_banner (cairo_t *cr, const FbDiffView *v, const FbViewport *vp)
+void
+fb_paint_diff_banner (cairo_t *cr, const FbDiffView *v, const FbViewport *vp)
 {
+  g_return_if_fail (cr != NULL && v != NULL && vp != NULL);
   g_autoptr (PangoLayout) pl = pango_cairo_create_layout (cr);
   PangoFontDescription *fd = pango_font_description_from_string ("Sans Bold 10");
   pango_layout_set_font_description (pl, fd);
@@ -352,6 +353,7 @@ fb_paint_diff (cairo_t *cr, const FbDiffView *v, const FbViewport *vp,
   o.skip_background = TRUE;
   fb_paint_graph (cr, v->layout, vp, &o);
   paint_marks (cr, v, vp);
-  paint_banner (cr, v, vp);
+  if (o.legend)
+    fb_paint_diff_banner (cr, v, vp);
   cairo_restore (cr);
 }

@@ -110,8 +110,13 @@ FbDiffState fb_diff_view_get_state   (const FbDiffView *view, const FbInstr *aft
 const char *fb_diff_view_get_summary (const FbDiffView *view);
 /* Counts of added, removed, changed and fused ids. */
 void        fb_diff_view_get_counts  (const FbDiffView *view, int *added, int *removed, int *changed, int *fused);
+/* The after graph with the diff's marks, and with options->legend (the
+ * default) the summary banner along the top of @vp too. */
 void        fb_paint_diff (cairo_t *cr, const FbDiffView *view, const FbViewport *vp,
                            const FbGraphPaintOptions *options);
+/* The summary banner alone, for a view that keeps it still over a picture
+ * that pans. */
+void        fb_paint_diff_banner (cairo_t *cr, const FbDiffView *view, const FbViewport *vp);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (FbDiffView, fb_diff_view_free)
 
 /* ------------------------------------------------------------- timeline */
