@@ -608,6 +608,37 @@ test_triangular_solve (void)
 }
 
 static void
+test_windows (void)
+{
+  /* Pooling windows that hang off the edges (padding), with strides,
+   * reducers written either way round, in three dimensions; then the
+   * max-pool gradient with padding and with the comparison reversed. */
+  check_text ("windows.hlo",
+    "HloModule windows\n"
+    "mx { a = f32[] parameter(0)\n b = f32[] parameter(1)\n ROOT m = f32[] maximum(a, b) }\n"
+    "mn { a = f32[] parameter(0)\n b = f32[] parameter(1)\n ROOT m = f32[] minimum(b, a) }\n"
+    "ad { a = f32[] parameter(0)\n b = f32[] parameter(1)\n ROOT s = f32[] add(b, a) }\n"
+    "ge { a = f32[] parameter(0)\n b = f32[] parameter(1)\n ROOT c = pred[] compare(a, b), direction=GE }\n"
+    "le { a = f32[] parameter(0)\n b = f32[] parameter(1)\n ROOT c = pred[] compare(b, a), direction=LE }\n"
+    "ENTRY e {\n"
+    "  x = f32[2,3,7,9] parameter(0)\n"
+    "  s = f32[2,3,4,5] parameter(1)\n"
+    "  v = f32[5,6,7] parameter(2)\n"
+    "  ninf = f32[] constant(-inf)\n"
+    "  inf = f32[] constant(inf)\n"
+    "  zero = f32[] constant(0)\n"
+    "  a = f32[2,3,4,5] reduce-window(x, ninf), window={size=1x1x3x3 stride=1x1x2x2 pad=0_0x0_0x1_1x1_1}, to_apply=mx\n"
+    "  b = f32[2,3,3,4] reduce-window(x, inf), window={size=1x1x2x3 stride=1x1x2x2}, to_apply=mn\n"
+    "  c = f32[3,3,4] reduce-window(v, zero), window={size=3x2x3 stride=2x2x2 pad=1_1x0_1x1_1}, to_apply=ad\n"
+    "  d = f32[2,3,7,9] select-and-scatter(x, s, zero), window={size=1x1x3x3 stride=1x1x2x2 pad=0_0x0_0x1_1x1_1}, "
+    "select=ge, scatter=ad\n"
+    "  f = f32[2,3,7,9] select-and-scatter(x, s, zero), window={size=1x1x3x3 stride=1x1x2x2 pad=0_0x0_0x1_1x1_1}, "
+    "select=le, scatter=ad\n"
+    "  ROOT t = (f32[2,3,4,5], f32[2,3,3,4], f32[3,3,4], f32[2,3,7,9], f32[2,3,7,9]) tuple(a, b, c, d, f)\n"
+    "}\n", NULL);
+}
+
+static void
 test_map (void)
 {
   /* A computation of several instructions, one with a constant, and an
@@ -940,6 +971,7 @@ main (int argc, char **argv)
   g_test_add_func ("/cpu/runtime/cholesky", test_cholesky);
   g_test_add_func ("/cpu/runtime/triangular-solve", test_triangular_solve);
   g_test_add_func ("/cpu/runtime/map", test_map);
+  g_test_add_func ("/cpu/runtime/windows", test_windows);
   g_test_add_func ("/cpu/runtime/map-bad-result", test_map_bad_result);
   g_test_add_func ("/cpu/gemm/output-fusion-epilogue", test_output_fusion_epilogue);
   g_test_add_func ("/cpu/gemm/transposed-result", test_transposed_result);

@@ -350,6 +350,95 @@ next_window (int64_t *widx, const FbWindowDim *w, int rank)
   return FALSE;
 }
 
+/* The window of output (or source) position @oidx clipped to the operand:
+ * per dimension, its first operand index and the count of window
+ * positions inside the operand. FALSE when it holds none. Only for windows
+ * without dilation. */
+static gboolean
+window_clip (const FbShape *is, const FbWindowDim *w, const int64_t *oidx, int64_t *lo, int64_t *len)
+{
+  for (int d = 0; d < is->rank; d++)
+    {
+      int64_t start = oidx[d] * w[d].stride - w[d].pad_lo;
+      int64_t a = MAX (start, 0), b = MIN (start + w[d].size, is->dims[d]);
+      if (b <= a)
+        return FALSE;
+      lo[d] = a;
+      len[d] = b - a;
+    }
+  return TRUE;
+}
+
+static gboolean
+undilated (const FbWindowDim *w, int rank)
+{
+  for (int d = 0; d < rank; d++)
+    if (w[d].lhs_dilate != 1 || w[d].rhs_dilate != 1)
+      return FALSE;
+  return TRUE;
+}
+
+/* Offsets of the rows of a clipped window (all dimensions but the last),
+ * in window order: @base is the first, each call of clip_next_row gives the
+ * next or -1; the caller walks len[rank - 1] elements from each. */
+static int64_t
+clip_first (const int64_t *lo, const int64_t *ist, int rank, int64_t *pos)
+{
+  int64_t off = 0;
+  for (int d = 0; d < rank; d++)
+    {
+      pos[d] = 0;
+      off += lo[d] * ist[d];
+    }
+  return off;
+}
+
+static int64_t
+clip_next_row (const int64_t *len, const int64_t *ist, int rank, int64_t *pos, int64_t off)
+{
+  for (int d = rank - 2; d >= 0; d--)
+    {
+      if (++pos[d] < len[d])
+        return off + ist[d];
+      off -= (len[d] - 1) * ist[d];
+      pos[d] = 0;
+    }
+  return -1;
+}
+
+/* reduce-window of one f32 array by add, maximum or minimum, without
+ * dilation: the same combinations in the same order as the general loop,
+ * over the window clipped to the operand instead of asking per position. */
+static void
+reduce_window_f32 (const Applier *ap, const FbWindowDim *w, const FbLiteral *op, float init, FbLiteral *out)
+{
+  const FbShape *is = op->shape, *os = out->shape;
+  const float *x = (const float *) op->data;
+  float *y = (float *) out->data;
+  int r = is->rank;
+  int64_t ist[MAX_RANK], oidx[MAX_RANK] = { 0 }, lo[MAX_RANK], len[MAX_RANK], pos[MAX_RANK];
+  _fb_cpu_strides (is, ist);
+  int64_t n_out = fb_shape_elements (os);
+  for (int64_t o = 0; o < n_out; o++, next_index (oidx, os))
+    {
+      double acc = init;
+      if (r > 0 && window_clip (is, w, oidx, lo, len))
+        for (int64_t row = clip_first (lo, ist, r, pos); row >= 0; row = clip_next_row (len, ist, r, pos, row))
+          for (int64_t k = 0; k < len[r - 1]; k++)
+            {
+              double v = x[row + k * ist[r - 1]];
+              double a = ap->swapped ? v : acc, b = ap->swapped ? acc : v;
+              acc = (float) fast_apply (ap->fast, NULL, a, b);
+            }
+      else if (r == 0)
+        {
+          double a = ap->swapped ? x[0] : acc, b = ap->swapped ? acc : x[0];
+          acc = (float) fast_apply (ap->fast, NULL, a, b);
+        }
+      y[o] = (float) acc;
+    }
+}
+
 static gboolean
 rt_reduce_window (FbCpuRt *rt, const FbInstr *instr, FbLiteral *const *ops, FbLiteral *out, GError **error)
 {
@@ -369,6 +458,13 @@ rt_reduce_window (FbCpuRt *rt, const FbInstr *instr, FbLiteral *const *ops, FbLi
   Applier ap;
   if (!applier_init (&ap, rt, instr, FB_A_TO_APPLY, 2 * n, types, error))
     return FALSE;
+  if (n == 1 && is->type == FB_F32 && out->elems == NULL && out->shape->type == FB_F32
+      && ops[1]->shape->type == FB_F32 && undilated (w, is->rank)
+      && (ap.fast == FB_OP_ADD || ap.fast == FB_OP_MAXIMUM || ap.fast == FB_OP_MINIMUM))
+    {
+      reduce_window_f32 (&ap, w, ops[0], ((const float *) ops[1]->data)[0], out);
+      return TRUE;
+    }
   const FbShape *os = leaf (out, 0)->shape;
   int64_t ist[MAX_RANK], oidx[MAX_RANK] = { 0 }, n_out = fb_shape_elements (os);
   _fb_cpu_strides (is, ist);
@@ -420,6 +516,43 @@ rt_select_and_scatter (FbCpuRt *rt, const FbInstr *instr, FbLiteral *const *ops,
     set (out, o, iv);
   int64_t ist[MAX_RANK], sidx[MAX_RANK] = { 0 }, n_src = fb_shape_elements (source->shape);
   _fb_cpu_strides (is, ist);
+  if (is->type == FB_F32 && out->shape->type == FB_F32 && source->shape->type == FB_F32 && is->rank > 0
+      && undilated (w, is->rank) && sel.fast == FB_OP_COMPARE && sca.fast == FB_OP_ADD)
+    {
+      /* The max-pool gradient: as below, over the clipped window. */
+      const float *xv = (const float *) operand->data, *sv = (const float *) source->data;
+      float *ov = (float *) out->data;
+      int64_t lo[MAX_RANK], len[MAX_RANK], pos[MAX_RANK];
+      for (int64_t s = 0; s < n_src; s++, next_index (sidx, source->shape))
+        {
+          if (!window_clip (is, w, sidx, lo, len))
+            continue;
+          int r = is->rank;
+          int64_t best = -1;
+          double bestv = 0;
+          for (int64_t row = clip_first (lo, ist, r, pos); row >= 0; row = clip_next_row (len, ist, r, pos, row))
+            for (int64_t k = 0; k < len[r - 1]; k++)
+              {
+                int64_t off = row + k * ist[r - 1];
+                double v = xv[off];
+                if (best < 0)
+                  {
+                    best = off;
+                    bestv = v;
+                    continue;
+                  }
+                double a = sel.swapped ? v : bestv, b = sel.swapped ? bestv : v;
+                if (fast_apply (FB_OP_COMPARE, sel.direction, a, b) == 0)
+                  {
+                    best = off;
+                    bestv = v;
+                  }
+              }
+          double a = ov[best], b = sv[s];
+          ov[best] = (float) (sca.swapped ? b + a : a + b);
+        }
+      return TRUE;
+    }
   for (int64_t s = 0; s < n_src; s++)
     {
       int64_t widx[MAX_RANK] = { 0 }, best = -1;
