@@ -135,8 +135,8 @@ threefry_bits32 (const uint32_t key[2], uint64_t counter, const FbShape *shape, 
       if (split < 0 || shape->dims[i] > shape->dims[split])
         split = i;
 
-  g_autofree int64_t *half = g_new (int64_t, (gsize) rank);
-  g_autofree int64_t *idx = g_new0 (int64_t, (gsize) rank);
+  g_autofree int64_t *half = g_new (int64_t, (gsize) MAX (rank, 1));
+  g_autofree int64_t *idx = g_new0 (int64_t, (gsize) MAX (rank, 1));
   int64_t half_n = 1;
   for (int i = 0; i < rank; i++)
     {
