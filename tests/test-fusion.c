@@ -283,6 +283,33 @@ test_loops_many_users (void)
 }
 
 static void
+test_loops_copy_reads (void)
+{
+  /* h = x * 0.5 costs a copy one read of x, which it saves: it is computed
+   * again in both users. a = y + z would make each copy read y and z to
+   * save one read of a: it stays a kernel and its users read it. */
+  FbModule *m = load ("copy-reads.hlo");
+  FbModule *before = fb_module_clone (m);
+  static const char *const passes[] = { "fuse-loops", NULL };
+  FbPassContext *ctx = run_passes (m, NULL, passes);
+  assert_decision (ctx, FB_DECISION_FUSED, "fused %h into");
+  g_assert_null (find (m->entry, "h"));
+  assert_decision (ctx, FB_DECISION_REFUSED,
+                   "the producer has 2 users; a copy in %u1 would read 32.0 KiB of operands it does not "
+                   "read yet, to save reading 16.0 KiB");
+  FbInstr *a = find (m->entry, "a");
+  g_assert_nonnull (a);
+  g_assert_cmpint (a->n_users, ==, 2);
+  /* a, and the three users with h inside two of them. */
+  g_assert_cmpint (fb_module_kernel_count (m), ==, 4);
+  assert_round_trip (m);
+  assert_same_results (before, m);
+  fb_pass_context_free (ctx);
+  fb_module_free (before);
+  fb_module_free (m);
+}
+
+static void
 test_loops_limits (void)
 {
   FbModule *m = load ("loops.hlo");
@@ -682,6 +709,7 @@ main (int argc, char **argv)
   g_test_add_func ("/compiler/fusion/loops/chain", test_loops_chain);
   g_test_add_func ("/compiler/fusion/loops/many-users", test_loops_many_users);
   g_test_add_func ("/compiler/fusion/loops/limits", test_loops_limits);
+  g_test_add_func ("/compiler/fusion/loops/copy-reads", test_loops_copy_reads);
   g_test_add_func ("/compiler/fusion/reductions/softmax", test_reductions_softmax);
   g_test_add_func ("/compiler/fusion/reductions/layer-norm", test_reductions_layernorm);
   g_test_add_func ("/compiler/fusion/reductions/extra-output", test_reductions_extra_output);

@@ -290,11 +290,42 @@ _fb_fusion_control_computations (FbModule *module)
 
 /* ------------------------------------------------------------- users */
 
+/* Is @o so small, or computed from so little, that a kernel reads it for
+ * free? */
+static gboolean
+free_to_read (const FbInstr *o)
+{
+  if (!fb_shape_is_array (o->shape) || fb_shape_elements (o->shape) <= 1 || o->opcode == FB_OP_IOTA)
+    return TRUE;
+  return o->opcode == FB_OP_BROADCAST && o->n_operands == 1 && fb_shape_is_array (o->operands[0]->shape)
+         && fb_shape_elements (o->operands[0]->shape) <= 1;
+}
+
+/* Bytes of the operands of @producer that @consumer does not read yet. */
+static double
+new_operand_bytes (const FbInstr *producer, const FbInstr *consumer)
+{
+  double bytes = 0;
+  for (int i = 0; i < producer->n_operands; i++)
+    {
+      const FbInstr *o = producer->operands[i];
+      if (o == NULL || o == consumer || free_to_read (o))
+        continue;
+      gboolean seen = FALSE;
+      for (int k = 0; k < i && !seen; k++)
+        seen = producer->operands[k] == o;
+      for (int k = 0; k < consumer->n_operands && !seen; k++)
+        seen = consumer->operands[k] == o;
+      if (!seen)
+        bytes += (double) fb_shape_bytes (o->shape);
+    }
+  return bytes;
+}
+
 gboolean
 _fb_fusion_check_users (FbInstr *producer, FbInstr *consumer, FbPassContext *ctx,
                         gboolean *duplicate, char **why)
 {
-  (void) consumer;
   *duplicate = FALSE;
   int k = producer->n_users;
   if (k <= 1)
@@ -305,6 +336,19 @@ _fb_fusion_check_users (FbInstr *producer, FbInstr *consumer, FbPassContext *ctx
   double limit = ctx ? ctx->max_recompute_bytes : 0;
   if (weight != 0 && extra <= limit)
     {
+      /* The copy reads the producer's operands instead of the producer:
+       * it must not read more than it saves, or chains of copies grow
+       * through a whole graph, each kernel reading ever more tensors. */
+      double reads = new_operand_bytes (producer, consumer);
+      if (reads > each)
+        {
+          g_autofree char *each_s = _fb_fusion_format_bytes (each);
+          g_autofree char *reads_s = _fb_fusion_format_bytes (reads);
+          *why = g_strdup_printf ("the producer has %d users; a copy in %%%s would read %s of operands "
+                                  "it does not read yet, to save reading %s",
+                                  k, consumer->name, reads_s, each_s);
+          return FALSE;
+        }
       *duplicate = TRUE;
       return TRUE;
     }
