@@ -1100,3 +1100,10 @@ fb_arena_reset (FbArena *arena)
   keep->next = NULL;
   arena->total = 0;
 }
+
+guint64
+fb_instr_walk_begin (int n)
+{
+  static guint64 next = 1;
+  return __atomic_fetch_add (&next, (guint64) MAX (n, 1), __ATOMIC_RELAXED);
+}

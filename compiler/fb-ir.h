@@ -216,6 +216,8 @@ struct _FbInstr {
 
   FbLoc          loc;          /* where it was defined in the text */
   gpointer       scratch;      /* free for a pass or backend to use while it runs */
+  guint64        walk;         /* the number of the last graph walk that marked it (fb_instr_walk_begin) */
+  FbInstr       *walk_from;    /* free for that walk: e.g. where it came from */
 };
 
 struct _FbComputation {
@@ -274,6 +276,9 @@ void           fb_module_remove_computation (FbModule *module, FbComputation *co
 /* Computations in an order where every callee comes before its callers. */
 GPtrArray     *fb_module_post_order (FbModule *module);
 int            fb_module_instr_count (FbModule *module);
+/* The first of @n fresh walk numbers, unique in the process, for a walk
+ * that marks instructions through their walk field instead of a set. */
+guint64        fb_instr_walk_begin (int n);
 /* Deep copy in a fresh arena. Names, ids and provenance are kept. */
 FbModule      *fb_module_clone      (FbModule *module);
 /* Same computations, instructions, shapes, attributes, literals and header. */

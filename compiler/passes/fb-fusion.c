@@ -775,25 +775,33 @@ static gboolean
 plan_is_convex (FbFusionPlan *plan, FbInstr **via, GPtrArray *path)
 {
   _fb_fusion_ensure_numbered (plan->comp);
-  /* Each instruction reached, with the one it was reached from (itself
-   * for the users of members). */
-  g_autoptr (GHashTable) seen = g_hash_table_new (NULL, NULL);
+  /* Members (not duplicates) carry walk number @member, the instructions
+   * reached @seen, with the one each was reached from (itself for the
+   * users of members). */
+  guint64 member = fb_instr_walk_begin (2), seen = member + 1;
   g_autoptr (GPtrArray) stack = g_ptr_array_new ();
   gintptr last = plan_last (plan);
+  for (guint k = 0; k < plan->members->len; k++)
+    {
+      FbInstr *m = g_ptr_array_index (plan->members, k);
+      if (member_kind (plan, m) == MEMBER)
+        m->walk = member;
+    }
 
   /* Walk forward from every outside user of a member that leaves the
    * fusion; reaching a member again means the fusion would feed itself. */
   for (guint k = 0; k < plan->members->len; k++)
     {
       FbInstr *m = g_ptr_array_index (plan->members, k);
-      if (member_kind (plan, m) != MEMBER)
+      if (m->walk != member)
         continue;
       for (int u = 0; u < m->n_users; u++)
         {
           FbInstr *y = m->users[u];
-          if (member_kind (plan, y) != MEMBER && !g_hash_table_contains (seen, y))
+          if (y->walk != member && y->walk != seen)
             {
-              g_hash_table_insert (seen, y, y);
+              y->walk = seen;
+              y->walk_from = y;
               g_ptr_array_add (stack, y);
             }
         }
@@ -806,25 +814,26 @@ plan_is_convex (FbFusionPlan *plan, FbInstr **via, GPtrArray *path)
       for (int u = 0; u < x->n_users; u++)
         {
           FbInstr *y = x->users[u];
-          if (member_kind (plan, y) == MEMBER)
+          if (y->walk == member)
             {
               if (via)
                 *via = x;
               if (path)
                 {
                   g_ptr_array_set_size (path, 0);
-                  for (FbInstr *w = x;; w = g_hash_table_lookup (seen, w))
+                  for (FbInstr *w = x;; w = w->walk_from)
                     {
                       g_ptr_array_insert (path, 0, w);
-                      if (g_hash_table_lookup (seen, w) == w)
+                      if (w->walk_from == w)
                         break;
                     }
                 }
               return FALSE;
             }
-          if (!g_hash_table_contains (seen, y))
+          if (y->walk != seen)
             {
-              g_hash_table_insert (seen, y, x);
+              y->walk = seen;
+              y->walk_from = x;
               g_ptr_array_add (stack, y);
             }
         }
@@ -1271,10 +1280,14 @@ typedef enum { TAKE_NO, TAKE_SIMPLE, TAKE_DUPLICATE, TAKE_OUTPUT } Take;
 /* Can @consumer take in its operand @p? Fills the plan on success.
  * @paths, when not NULL, keeps for producers refused for a cycle the way
  * back found; when @may_defer and that way still closes, the refusal is
- * given without a reason (*why NULL), to be asked again later. */
+ * given without a reason (*why NULL), to be asked again later. @convex,
+ * when not NULL, keeps the producers found to close no cycle (with their
+ * user count then): taking producers in place does not change that, so
+ * they are not walked again while the consumer grows in place. */
 static Take
 evaluate (FbPassContext *ctx, FbInstr *consumer, GHashTable *consumer_ops, FbInstr *p, gboolean allow_output,
-          GHashTable *paths, gboolean may_defer, FbFusionPlan **plan_out, const char **rule, char **why)
+          GHashTable *paths, GHashTable *convex, gboolean may_defer, FbFusionPlan **plan_out, const char **rule,
+          char **why)
 {
   FbComputation *comp = consumer->parent;
   if (p->opcode == FB_OP_FUSION)
@@ -1353,6 +1366,10 @@ evaluate (FbPassContext *ctx, FbInstr *consumer, GHashTable *consumer_ops, FbIns
                                   && !_fb_fusion_is_multi_output (consumer);
   FbInstr *via = NULL;
   gboolean cycle = FALSE;
+  gpointer convex_users;
+  if (!only_consumer_leaves && convex != NULL && g_hash_table_lookup_extended (convex, p, NULL, &convex_users)
+      && GPOINTER_TO_INT (convex_users) == p->n_users)
+    only_consumer_leaves = TRUE;   /* known to close no cycle */
   if (!only_consumer_leaves)
     {
       GPtrArray *known = paths ? g_hash_table_lookup (paths, p) : NULL;
@@ -1366,6 +1383,8 @@ evaluate (FbPassContext *ctx, FbInstr *consumer, GHashTable *consumer_ops, FbIns
             g_hash_table_insert (paths, p, g_steal_pointer (&found));
           else if (paths != NULL)
             g_hash_table_remove (paths, p);
+          if (convex != NULL && !cycle)
+            g_hash_table_insert (convex, p, GINT_TO_POINTER (p->n_users));
           if (found)
             g_ptr_array_unref (found);
         }
@@ -1405,6 +1424,7 @@ _fb_fusion_grow (FbPassContext *ctx, FbInstr *consumer, FbFusionKind kind, gbool
    * against the final kernel and are asked again then. */
   g_autoptr (GHashTable) paths = g_hash_table_new_full (NULL, NULL, NULL, (GDestroyNotify) g_ptr_array_unref);
   g_autoptr (GHashTable) deferred = g_hash_table_new (NULL, NULL);
+  g_autoptr (GHashTable) convex = g_hash_table_new (NULL, NULL);
 
   g_autoptr (GHashTable) f_ops = g_hash_table_new (NULL, NULL);
   for (;;)
@@ -1432,7 +1452,7 @@ _fb_fusion_grow (FbPassContext *ctx, FbInstr *consumer, FbFusionKind kind, gbool
           const char *rule = NULL;
           char *why = NULL;
           gboolean may_defer = !g_hash_table_contains (users_seen, q);
-          Take q_take = evaluate (ctx, f, f_ops, q, allow_output, paths, may_defer, &q_plan, &rule, &why);
+          Take q_take = evaluate (ctx, f, f_ops, q, allow_output, paths, convex, may_defer, &q_plan, &rule, &why);
           g_hash_table_remove (deferred, q);
           if (q_take == TAKE_NO)
             {
@@ -1493,7 +1513,11 @@ _fb_fusion_grow (FbPassContext *ctx, FbInstr *consumer, FbFusionKind kind, gbool
       *changed = TRUE;
       /* Forget the ways back through instructions that may be gone. */
       if (nf != f)
-        g_hash_table_remove_all (paths);
+        {
+          /* A new kernel: its outputs may lead back where nothing did. */
+          g_hash_table_remove_all (paths);
+          g_hash_table_remove_all (convex);
+        }
       else
         {
           g_hash_table_remove (paths, p);
@@ -1525,7 +1549,7 @@ _fb_fusion_grow (FbPassContext *ctx, FbInstr *consumer, FbFusionKind kind, gbool
           FbFusionPlan *again = NULL;
           const char *rule = NULL;
           char *full = NULL;
-          Take t = evaluate (ctx, f, f_ops, p, allow_output, NULL, FALSE, &again, &rule, &full);
+          Take t = evaluate (ctx, f, f_ops, p, allow_output, NULL, NULL, FALSE, &again, &rule, &full);
           _fb_fusion_plan_free (again);
           g_hash_table_remove (deferred, p);
           if (t != TAKE_NO || full == NULL)
