@@ -6,8 +6,8 @@
  * output index: elementwise operations, broadcasts, iota, scalar constants,
  * reshapes, bitcasts, transposes, slices, pads, concatenates and converts.
  * A producer with other users is cloned into the kernel when that is cheap
- * (fb-fusion.c has the rule); reductions, dots and other heavy operations
- * stay kernels of their own.
+ * and the clone reads no more than it saves (fb-fusion.c has the rule);
+ * reductions, dots and other heavy operations stay kernels of their own.
  *
  * Then each loop kernel takes in the row reductions it reads (the mean and
  * variance of a layer norm, the maximum and sum of a softmax) when it loops
@@ -254,7 +254,9 @@ const FbPass fb_pass_fuse_loops = {
     "fly (elementwise arithmetic, broadcasts, reshapes, transposes, slices, pads, concatenates, "
     "converts), the two become one loop over the output: the intermediate never touches memory "
     "and one launch disappears. A producer that several consumers use is copied into each of "
-    "them only when computing it again is cheaper than storing it; reductions and matrix "
+    "them only when computing it again is cheaper than storing it and the copy reads no more "
+    "than it saves (x * 0.5 is copied, y + z is not: each copy would read two tensors to save "
+    "one); reductions and matrix "
     "products stay separate kernels. Last, a loop kernel that reads row statistics (the mean "
     "and variance of a layer norm, the maximum and sum of a softmax) along the rows it loops "
     "over takes in the reduction kernels that compute them: each row is then reduced and used "
