@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "fb-backend.h"
+#include "fb-cpu-private.h"
 #include "fb-hlo.h"
 #include "fb-interp.h"
 #include "fb-pass.h"
@@ -945,10 +946,281 @@ test_transposed_result (void)
     "}\n", NULL);
 }
 
+/* --------------------------------------------------------- convolution */
+
+/* The convolution shapes of a CNN's training step and their relatives, each
+ * run by both methods (im2col + GEMM and direct loops) against the
+ * interpreter. */
+static const char conv_hlo[] =
+  "HloModule convs\n"
+  "ENTRY e {\n"
+  /* A 1-channel input, padded, with an odd width. */
+  "  x1 = f32[3,1,9,11] parameter(0)\n"
+  "  k1 = f32[4,1,5,5] parameter(1)\n"
+  "  c1 = f32[3,4,9,11] convolution(x1, k1), window={size=5x5 pad=2_2x2_2}, dim_labels=bf01_oi01->bf01\n"
+  /* Stride 2 with uneven padding. */
+  "  x2 = f32[2,3,9,7] parameter(2)\n"
+  "  k2 = f32[5,3,3,3] parameter(3)\n"
+  "  c2 = f32[2,5,4,4] convolution(x2, k2), window={size=3x3 stride=2x2 pad=1_0x1_1}, dim_labels=bf01_oi01->bf01\n"
+  /* Gradient of the input of a stride-2 convolution: lhs dilation,
+   * padding, a reversed kernel stored [rows, columns, in, out]. */
+  "  x3 = f32[2,4,4,4] parameter(4)\n"
+  "  k3 = f32[3,3,4,2] parameter(5)\n"
+  "  c3 = f32[2,2,9,9] convolution(x3, k3), window={size=3x3 pad=2_2x2_2 lhs_dilate=2x2 rhs_reversal=1x1}, "
+  "dim_labels=bf01_01io->bf01\n"
+  /* Gradient of a kernel: the window is the output gradient, the sum runs
+   * over batch x rows x columns (16 x 8 x 7). */
+  "  x4 = f32[16,3,10,9] parameter(6)\n"
+  "  k4 = f32[16,4,8,7] parameter(7)\n"
+  "  c4 = f32[4,3,5,5] convolution(x4, k4), window={size=8x7 pad=1_1x1_1}, dim_labels=fb01_io01->fb01\n"
+  /* ... and of a stride-2 convolution's kernel: rhs dilation. */
+  "  x5 = f32[4,2,9,9] parameter(8)\n"
+  "  k5 = f32[4,3,4,4] parameter(9)\n"
+  "  c5 = f32[3,2,3,3] convolution(x5, k5), window={size=4x4 rhs_dilate=2x2}, dim_labels=fb01_io01->fb01\n"
+  /* Channels last. */
+  "  x6 = f32[2,7,7,3] parameter(10)\n"
+  "  k6 = f32[3,3,3,4] parameter(11)\n"
+  "  c6 = f32[2,7,7,4] convolution(x6, k6), window={size=3x3 pad=1_1x1_1}, dim_labels=b01f_01io->b01f\n"
+  /* Feature groups, and depthwise with a channel multiplier. */
+  "  x7 = f32[2,6,7,7] parameter(12)\n"
+  "  k7 = f32[6,2,3,3] parameter(13)\n"
+  "  c7 = f32[2,6,7,7] convolution(x7, k7), window={size=3x3 pad=1_1x1_1}, dim_labels=bf01_oi01->bf01, "
+  "feature_group_count=3\n"
+  "  x8 = f32[2,4,6,5] parameter(14)\n"
+  "  k8 = f32[8,1,3,3] parameter(15)\n"
+  "  c8 = f32[2,8,3,3] convolution(x8, k8), window={size=3x3 stride=2x2 pad=1_1x1_1}, dim_labels=bf01_oi01->bf01, "
+  "feature_group_count=4\n"
+  /* One spatial dimension, stride 2; and none. */
+  "  x9 = f32[2,3,10] parameter(16)\n"
+  "  k9 = f32[4,3,3] parameter(17)\n"
+  "  c9 = f32[2,4,5] convolution(x9, k9), window={size=3 stride=2 pad=1_1}, dim_labels=bf0_oi0->bf0\n"
+  "  x10 = f32[5,6] parameter(18)\n"
+  "  k10 = f32[6,3] parameter(19)\n"
+  "  c10 = f32[5,3] convolution(x10, k10), dim_labels=bf_io->bf\n"
+  /* bf16 operands and result. */
+  "  x11 = bf16[2,3,6,6] parameter(20)\n"
+  "  k11 = bf16[2,3,3,3] parameter(21)\n"
+  "  c11 = bf16[2,2,6,6] convolution(x11, k11), window={size=3x3 pad=1_1x1_1}, dim_labels=bf01_oi01->bf01\n"
+  "  ROOT t = (f32[3,4,9,11], f32[2,5,4,4], f32[2,2,9,9], f32[4,3,5,5], f32[3,2,3,3], f32[2,7,7,4], "
+  "f32[2,6,7,7], f32[2,8,3,3], f32[2,4,5], f32[5,3], bf16[2,2,6,6]) "
+  "tuple(c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11)\n"
+  "}\n";
+
+/* A convolution followed by bias and relu, as a kOutput fusion takes it. */
+static const char conv_epilogue_hlo[] =
+  "HloModule conv_relu\n"
+  "ENTRY e {\n"
+  "  x = f32[4,1,12,13] parameter(0)\n"
+  "  k = f32[6,1,5,5] parameter(1)\n"
+  "  b = f32[6] parameter(2)\n"
+  "  c = f32[4,6,12,13] convolution(x, k), window={size=5x5 pad=2_2x2_2}, dim_labels=bf01_oi01->bf01\n"
+  "  bb = f32[4,6,12,13] broadcast(b), dimensions={1}\n"
+  "  s = f32[4,6,12,13] add(c, bb)\n"
+  "  z = f32[] constant(0)\n"
+  "  zb = f32[4,6,12,13] broadcast(z), dimensions={}\n"
+  "  ROOT r = f32[4,6,12,13] maximum(s, zb)\n"
+  "}\n";
+
+static void
+test_conv_method (gconstpointer data)
+{
+  const char *how = data;
+  _fb_cpu_conv_force (how);
+  check_text ("convs.hlo", conv_hlo, NULL);
+  check_text ("conv-relu.hlo", conv_epilogue_hlo, NULL);
+  _fb_cpu_conv_force (NULL);
+}
+
+/* Shapes whose unfolded matrix is split: a filter gradient whose sum
+ * (batch x rows x columns = 64 x 28 x 28) is long enough to be split into
+ * blocks, which must add up to what the interpreter computes, the same with
+ * one thread or two; and large outputs split into tiles. */
+static void
+test_conv_long_contraction (void)
+{
+  _fb_cpu_conv_force ("im2col");
+  check_text ("filter-gradient.hlo",
+    "HloModule filter_gradient\n"
+    "ENTRY e {\n"
+    "  x = f32[64,1,28,28] parameter(0)\n"
+    "  dy = f32[64,3,28,28] parameter(1)\n"
+    "  ROOT dk = f32[3,1,5,5] convolution(x, dy), window={size=28x28 pad=2_2x2_2}, dim_labels=fb01_io01->fb01\n"
+    "}\n", NULL);
+  /* A large image, unfolded a few output rows at a time; and many input
+   * features with a wide row, where even one output row is split. */
+  check_text ("large.hlo",
+    "HloModule large\n"
+    "ENTRY e {\n"
+    "  x = f32[1,3,64,64] parameter(0)\n"
+    "  k = f32[4,3,3,3] parameter(1)\n"
+    "  a = f32[1,4,64,64] convolution(x, k), window={size=3x3 pad=1_1x1_1}, dim_labels=bf01_oi01->bf01\n"
+    "  y = f32[1,64,4,120] parameter(2)\n"
+    "  w = f32[2,64,3,3] parameter(3)\n"
+    "  b = f32[1,2,4,120] convolution(y, w), window={size=3x3 pad=1_1x1_1}, dim_labels=bf01_oi01->bf01\n"
+    "  ROOT t = (f32[1,4,64,64], f32[1,2,4,120]) tuple(a, b)\n"
+    "}\n", NULL);
+  _fb_cpu_conv_force (NULL);
+}
+
 static int
 compare_names (gconstpointer a, gconstpointer b)
 {
   return strcmp (*(const char *const *) a, *(const char *const *) b);
+}
+
+/* Dots large enough to be split over the thread pool, in slabs of rows or
+ * columns of the result, with sizes that are not multiples of the slabs:
+ * each operand in place or transposed, a batch, f64, and a result written
+ * transposed for an update fusion. */
+static const char split_gemm_hlo[] =
+  "HloModule split_gemm\n"
+  "fused_update {\n"
+  "  w = f32[130,150] parameter(0)\n"
+  "  g = f32[150,130] parameter(1)\n"
+  "  gt = f32[130,150] transpose(g), dimensions={1,0}\n"
+  "  ROOT nw = f32[130,150] subtract(w, gt)\n"
+  "}\n"
+  "ENTRY e {\n"
+  "  a = f32[100,300] parameter(0)\n"
+  "  b = f32[300,80] parameter(1)\n"
+  "  nn = f32[100,80] dot(a, b), lhs_contracting_dims={1}, rhs_contracting_dims={0}\n"
+  "  at = f32[300,100] parameter(2)\n"
+  "  b2 = f32[300,90] parameter(3)\n"
+  "  tn = f32[100,90] dot(at, b2), lhs_contracting_dims={0}, rhs_contracting_dims={0}\n"
+  "  a3 = f32[70,300] parameter(4)\n"
+  "  bt = f32[200,300] parameter(5)\n"
+  "  nt = f32[70,200] dot(a3, bt), lhs_contracting_dims={1}, rhs_contracting_dims={1}\n"
+  "  a4 = f32[300,70] parameter(6)\n"
+  "  tt = f32[70,200] dot(a4, bt), lhs_contracting_dims={0}, rhs_contracting_dims={1}\n"
+  "  x = f32[2,100,250] parameter(7)\n"
+  "  y = f32[2,250,90] parameter(8)\n"
+  "  bd = f32[2,100,90] dot(x, y), lhs_batch_dims={0}, lhs_contracting_dims={2}, rhs_batch_dims={0}, "
+  "rhs_contracting_dims={1}\n"
+  "  da = f64[100,300] parameter(9)\n"
+  "  db = f64[300,80] parameter(10)\n"
+  "  dd = f64[100,80] dot(da, db), lhs_contracting_dims={1}, rhs_contracting_dims={0}\n"
+  "  u = f32[120,150] parameter(11)\n"
+  "  v = f32[120,130] parameter(12)\n"
+  "  w = f32[130,150] parameter(13)\n"
+  "  g = f32[150,130] dot(u, v), lhs_contracting_dims={0}, rhs_contracting_dims={0}\n"
+  "  f = f32[130,150] fusion(w, g), kind=kLoop, calls=fused_update\n"
+  "  ROOT t = (f32[100,80], f32[100,90], f32[70,200], f32[70,200], f32[2,100,90], f64[100,80], f32[130,150]) "
+  "tuple(nn, tn, nt, tt, bd, dd, f)\n"
+  "}\n";
+
+static void
+test_split_gemm (void)
+{
+  check_text ("split_gemm.hlo", split_gemm_hlo, NULL);
+
+  /* Three threads: six slabs, the last one short. */
+  g_autoptr (GError) error = NULL;
+  FbModule *m = fb_hlo_parse (split_gemm_hlo, strlen (split_gemm_hlo), "split_gemm.hlo", 0, &error);
+  g_assert_no_error (error);
+  FbArena *arena = fb_arena_new ();
+  FbLiteral **args = make_args (m, arena);
+  FbLiteral *want = fb_interp_run (m, m->entry, arena, m->entry->n_params, args, NULL, &error);
+  g_assert_no_error (error);
+  FbModule *c = with_passes (m, "all");
+  FbLiteral *got = run_cpu (c, arena, args, 3, &error);
+  g_assert_no_error (error);
+  g_autofree char *why = compare (want, got, "split_gemm.hlo on 3 threads");
+  if (why != NULL)
+    g_error ("%s", why);
+  fb_module_free (c);
+  fb_arena_free (arena);
+  fb_module_free (m);
+}
+
+/* One executable runs a dense layer's forward and backward pass several
+ * times with new inputs each time: the buffers it keeps between runs never
+ * leak one run's values into the next. */
+static void
+test_repeated_execute (void)
+{
+  static const char hlo[] =
+    "HloModule dense\n"
+    "ENTRY e {\n"
+    "  x = f32[128,96] parameter(0)\n"
+    "  w = f32[96,200] parameter(1)\n"
+    "  dy = f32[128,200] parameter(2)\n"
+    "  y = f32[128,200] dot(x, w), lhs_contracting_dims={1}, rhs_contracting_dims={0}\n"
+    "  zero = f32[] constant(0)\n"
+    "  zb = f32[128,200] broadcast(zero), dimensions={}\n"
+    "  r = f32[128,200] maximum(y, zb)\n"
+    "  dw = f32[96,200] dot(x, dy), lhs_contracting_dims={0}, rhs_contracting_dims={0}\n"
+    "  dx = f32[128,96] dot(dy, w), lhs_contracting_dims={1}, rhs_contracting_dims={1}\n"
+    "  lr = f32[] constant(0.125)\n"
+    "  lb = f32[96,200] broadcast(lr), dimensions={}\n"
+    "  s = f32[96,200] multiply(dw, lb)\n"
+    "  nw = f32[96,200] subtract(w, s)\n"
+    "  ROOT t = (f32[128,200], f32[128,96], f32[96,200]) tuple(r, dx, nw)\n"
+    "}\n";
+  g_autoptr (GError) error = NULL;
+  FbModule *m0 = fb_hlo_parse (hlo, strlen (hlo), "dense.hlo", 0, &error);
+  g_assert_no_error (error);
+  FbModule *m = with_passes (m0, "all");
+  FbArena *arena = fb_arena_new ();
+  FbLiteral **args = make_args (m, arena);
+  const FbBackend *cpu = fb_backend_lookup ("cpu", NULL);
+  FbBackendOptions opts = { 0 };
+  FbExecutable *exe = cpu->compile (m, &opts, &error);
+  g_assert_no_error (error);
+  FbLiteral *prev = NULL;
+  for (int run = 0; run < 3; run++)
+    {
+      /* New inputs for every run; the weights are the last run's result. */
+      for (int p = 0; p < 3; p += 2)
+        for (int64_t i = 0; i < fb_shape_elements (args[p]->shape); i++)
+          ((float *) args[p]->data)[i] = (float) (((i * (run + 3) + p) % 17) - 8) / 8.0f;
+      if (prev != NULL)
+        args[1] = prev->elems[2];
+      FbLiteral *want = fb_interp_run (m, m->entry, arena, 3, args, NULL, &error);
+      g_assert_no_error (error);
+      FbLiteral *got = cpu->execute (exe, arena, 3, args, &error);
+      g_assert_no_error (error);
+      g_autofree char *where = g_strdup_printf ("dense.hlo, run %d", run + 1);
+      g_autofree char *why = compare (want, got, where);
+      if (why != NULL)
+        g_error ("%s", why);
+      if (prev != NULL)
+        g_assert_false (fb_literal_equal (prev, got));
+      prev = got;
+    }
+  cpu->free (exe);
+  fb_arena_free (arena);
+  fb_module_free (m);
+  fb_module_free (m0);
+}
+
+/* The result tuple takes a multi-output fusion apart (an optimizer's update
+ * returning each new weight): the elements are written in place, in any
+ * order, and an element named twice still comes out twice. */
+static void
+test_result_elements_in_place (void)
+{
+  check_in_place ("in_place_gte.hlo",
+    "HloModule in_place_gte\n"
+    "fused_update {\n"
+    "  w = f32[40,30] parameter(0)\n"
+    "  g = f32[40,30] parameter(1)\n"
+    "  lr = f32[] constant(0.5)\n"
+    "  lw = f32[40,30] broadcast(lr), dimensions={}\n"
+    "  nw = f32[40,30] subtract(w, g)\n"
+    "  sw = f32[40,30] multiply(nw, lw)\n"
+    "  aw = f32[40,30] add(w, g)\n"
+    "  ROOT t = (f32[40,30], f32[40,30], f32[40,30]) tuple(nw, sw, aw)\n"
+    "}\n"
+    "ENTRY e {\n"
+    "  w = f32[40,30] parameter(0)\n"
+    "  g = f32[40,30] parameter(1)\n"
+    "  f = (f32[40,30], f32[40,30], f32[40,30]) fusion(w, g), kind=kLoop, calls=fused_update\n"
+    "  e0 = f32[40,30] get-tuple-element(f), index=0\n"
+    "  e1 = f32[40,30] get-tuple-element(f), index=1\n"
+    "  e2 = f32[40,30] get-tuple-element(f), index=2\n"
+    "  again = f32[40,30] get-tuple-element(f), index=2\n"
+    "  ROOT t = (f32[40,30], f32[40,30], f32[40,30], f32[40,30]) tuple(e2, e1, e0, again)\n"
+    "}\n");
 }
 
 int
@@ -975,6 +1247,12 @@ main (int argc, char **argv)
   g_test_add_func ("/cpu/runtime/map-bad-result", test_map_bad_result);
   g_test_add_func ("/cpu/gemm/output-fusion-epilogue", test_output_fusion_epilogue);
   g_test_add_func ("/cpu/gemm/transposed-result", test_transposed_result);
+  g_test_add_data_func ("/cpu/conv/im2col", "im2col", test_conv_method);
+  g_test_add_data_func ("/cpu/conv/direct", "direct", test_conv_method);
+  g_test_add_func ("/cpu/conv/long-contraction", test_conv_long_contraction);
+  g_test_add_func ("/cpu/gemm/split-over-threads", test_split_gemm);
+  g_test_add_func ("/cpu/gemm/repeated-execute", test_repeated_execute);
+  g_test_add_func ("/cpu/execute/result-elements-in-place", test_result_elements_in_place);
 
   const char *dir = g_getenv ("FUSEBOX_CORPUS");
   GPtrArray *paths = g_ptr_array_new_with_free_func (g_free);

@@ -936,7 +936,8 @@ static void cpu_free (FbExecutable *base);
  * the run (a full read and write of it, on one thread, into memory that
  * faults in page by page). Leaves of a tuple result that come from
  * elsewhere (a parameter, a constant, an alias, one buffer twice) are still
- * copied. */
+ * copied. A leaf taken out of a step's tuple-shaped output by
+ * get-tuple-element is written in place too. */
 #define REDIRECT_MAX 64
 
 typedef struct {
@@ -1008,33 +1009,46 @@ redirect_leaves (Redirect *rd, FbLiteral *from, FbLiteral *to)
   return TRUE;
 }
 
+/* The pages of the redirected leaves, one range of pages per leaf. */
 typedef struct {
-  guint8 *data;
-  gsize   bytes;
+  int      n;
+  guint8  *data[REDIRECT_MAX];
+  int64_t  first[REDIRECT_MAX + 1];   /* page index where leaf i starts; first[n]: the total */
 } Touch;
 
 static void
 touch_pages (gpointer data, int64_t begin, int64_t end)
 {
   Touch *t = data;
+  int i = 0;
   for (int64_t p = begin; p < end; p++)
-    ((volatile guint8 *) t->data)[MIN ((gsize) p * 4096, t->bytes - 1)] = 0;
+    {
+      while (p >= t->first[i + 1])
+        i++;
+      ((volatile guint8 *) t->data[i])[(gsize) (p - t->first[i]) * 4096] = 0;
+    }
 }
 
-/* Faults in the fresh memory of the large redirected leaves before the run,
- * on every thread of the pool: the kernels then write into mapped memory
- * (and their spans measure their own work), and the kernel's clearing of
- * the new pages is shared among the threads. The memory is zero already,
- * so writing a zero into each page changes nothing. */
+/* Faults in the fresh memory of the redirected leaves of 64 KiB and more
+ * before the run, on every thread of the pool: the kernels then write into
+ * mapped memory (and their spans measure their own work), and the kernel's
+ * clearing of the new pages is shared among the threads. The memory is
+ * zero already, so writing a zero into each page changes nothing. */
 static void
 redirect_fault_in (Redirect *rd, FbCpuPool *pool)
 {
+  Touch t = { 0 };
   for (int i = 0; i < rd->n; i++)
     {
-      Touch t = { rd->leaf[i]->data, (gsize) _fb_cpu_storage_bytes (rd->leaf[i]->shape) };
-      if (t.bytes >= (4u << 20))
-        _fb_cpu_pool_parallel_for (pool, (int64_t) ((t.bytes + 4095) / 4096), 512, touch_pages, &t);
+      gsize bytes = (gsize) _fb_cpu_storage_bytes (rd->leaf[i]->shape);
+      if (bytes < (64u << 10))
+        continue;
+      t.data[t.n] = rd->leaf[i]->data;
+      t.first[t.n + 1] = t.first[t.n] + (int64_t) ((bytes - 1) / 4096 + 1);
+      t.n++;
     }
+  if (t.n > 0)
+    _fb_cpu_pool_parallel_for (pool, t.first[t.n], 256, touch_pages, &t);
 }
 
 /* Gives the program's leaves their own memory back. */
@@ -1044,6 +1058,30 @@ redirect_end (Redirect *rd)
   for (int i = rd->n - 1; i >= 0; i--)
     rd->leaf[i]->data = rd->saved[i];
   rd->n = 0;
+}
+
+/* The array buffer a step of the program writes that is the value of step
+ * @s: its own output, or for a get-tuple-element the element of the
+ * tuple-shaped output it takes (an optimizer's update fusion computes
+ * every new weight, and the result tuple takes them apart). NULL when @s
+ * writes no array buffer of its own (or with @follow_gte FALSE, for a
+ * get-tuple-element). */
+static FbLiteral *
+step_leaf (Program *prog, int s, gboolean follow_gte)
+{
+  Step *st = &prog->steps[s];
+  if (st->kind == STEP_GTE)
+    {
+      if (!follow_gte)
+        return NULL;
+      int64_t idx = fb_instr_int (st->instr, FB_A_INDEX, -1);
+      Step *src = &prog->steps[st->ops[0]];
+      if (src->out == NULL || src->out->elems == NULL || idx < 0 || idx >= src->out->n_elems)
+        return NULL;
+      FbLiteral *l = src->out->elems[idx];
+      return l->elems == NULL ? l : NULL;
+    }
+  return st->out != NULL && st->out->elems == NULL ? st->out : NULL;
 }
 
 /* The result literal in @arena that the run writes into, or NULL when the
@@ -1073,15 +1111,22 @@ redirect_begin (Program *prog, FbArena *arena, Redirect *rd)
   if (st->kind != STEP_TUPLE || st->instr->n_operands > REDIRECT_MAX)
     return NULL;
   FbLiteral *out = new_result (arena, fb_shape_copy (arena, st->instr->shape));
+  /* A tuple element of the result is copied from the program's buffers
+   * after the run: then no leaf of a tuple may move, in case it is one of
+   * them. */
+  gboolean follow = TRUE;
+  for (int k = 0; k < st->instr->n_operands; k++)
+    follow &= !fb_shape_is_tuple (st->instr->operands[k]->shape);
+  FbLiteral *leaf[REDIRECT_MAX];
+  for (int k = 0; k < st->instr->n_operands; k++)
+    leaf[k] = step_leaf (prog, st->ops[k], follow);
   for (int k = 0; k < st->instr->n_operands; k++)
     {
-      Step *os = &prog->steps[st->ops[k]];
-      gboolean once = TRUE;
-      for (int j = 0; j < st->instr->n_operands; j++)
-        if (j != k && st->ops[j] == st->ops[k])
+      gboolean once = leaf[k] != NULL;
+      for (int j = 0; j < st->instr->n_operands && once; j++)
+        if (j != k && leaf[j] == leaf[k])
           once = FALSE;
-      if (once && os->out != NULL && os->out->elems == NULL && out->elems[k]->elems == NULL
-          && redirect_leaves (rd, os->out, out->elems[k]))
+      if (once && out->elems[k]->elems == NULL && redirect_leaves (rd, leaf[k], out->elems[k]))
         rd->direct[k] = TRUE;
     }
   return out;

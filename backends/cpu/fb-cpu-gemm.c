@@ -33,23 +33,119 @@ _fb_cpu_gemm_library (void)
   return name;
 }
 
-/* Multiply-adds below which one BLAS thread does the whole GEMM. */
+/* Multiply-adds below which one thread does the whole GEMM. */
 #define SMALL_GEMM (2.0 * 1024 * 1024)
+/* Multiply-adds of a slab of a split GEMM, at least. */
+#define MIN_SLAB (1024.0 * 1024)
+
+/* A GEMM split over the pool: OpenBLAS runs single-threaded on each of the
+ * pool's threads, a slab of C at a time. Letting OpenBLAS start threads of its
+ * own costs more than it gains here: after every call its threads spin in
+ * sched_yield for a long while, on the same cores that the pool's workers
+ * then need for the next kernel. The slabs split C by rows unless it has
+ * few rows (the layers of a batch, 128x1024x1024, split by columns); rows
+ * measured faster for the weight gradients (784x1024x128) even where C is
+ * wider than tall. */
+typedef struct {
+  gboolean     dbl;
+  gboolean     ta, tb, by_rows;
+  int64_t      m, n, k, lda, ldb, ldc, step, n_slabs;
+  const guint8 *a, *b;
+  guint8      *c;
+  double       beta;
+} GemmJob;
+
+static void
+gemm_slab (gpointer data, int64_t begin, int64_t end)
+{
+  const GemmJob *j = data;
+  int es = j->dbl ? 8 : 4;
+  int64_t len = j->by_rows ? j->m : j->n;
+  int64_t lo = begin * j->step;
+  int64_t hi = end >= j->n_slabs ? len : MIN (end * j->step, len);   /* the last slab takes the rest */
+  if (hi <= lo)
+    return;
+  int64_t m = j->m, n = j->n;
+  const guint8 *a = j->a, *b = j->b;
+  guint8 *c = j->c;
+  if (j->by_rows)
+    {
+      /* Rows lo..hi of C: rows of A, or columns of A stored transposed. */
+      m = hi - lo;
+      a += (j->ta ? lo : lo * j->lda) * es;
+      c += lo * j->ldc * es;
+    }
+  else
+    {
+      n = hi - lo;
+      b += (j->tb ? lo * j->ldb : lo) * es;
+      c += lo * es;
+    }
+  CBLAS_TRANSPOSE ta = j->ta ? CblasTrans : CblasNoTrans, tb = j->tb ? CblasTrans : CblasNoTrans;
+  if (j->dbl)
+    cblas_dgemm (CblasRowMajor, ta, tb, (blasint) m, (blasint) n, (blasint) j->k, 1.0, (const double *) a,
+                 (blasint) j->lda, (const double *) b, (blasint) j->ldb, j->beta, (double *) c, (blasint) j->ldc);
+  else
+    cblas_sgemm (CblasRowMajor, ta, tb, (blasint) m, (blasint) n, (blasint) j->k, 1.0f, (const float *) a,
+                 (blasint) j->lda, (const float *) b, (blasint) j->ldb, (float) j->beta, (float *) c,
+                 (blasint) j->ldc);
+}
+
+static void
+gemm_split (FbCpuPool *pool, GemmJob *j)
+{
+  int threads = _fb_cpu_pool_threads (pool);
+  _fb_cpu_pool_blas_begin (pool);
+  if (threads == 1 || (double) j->m * (double) j->n * (double) j->k < SMALL_GEMM)
+    {
+      /* A small GEMM (the logits layer of an MLP: 128x1024x10) costs less
+       * than waking a second thread. */
+      j->by_rows = TRUE;
+      j->step = MAX (j->m, 1);
+      j->n_slabs = 1;
+      gemm_slab (j, 0, 1);
+    }
+  else
+    {
+      /* Two slabs per thread, each a multiple of 16 rows or columns (the
+       * width of the microkernels): when another process takes a core for
+       * a while, the other thread takes over the slab it left, at the cost
+       * of packing the shared operand once more per slab. No slab is below
+       * MIN_SLAB: OpenBLAS runs products of up to 100^3 multiply-adds
+       * through other kernels that round differently, and the result must
+       * not depend on the thread count. */
+      j->by_rows = j->m >= j->n || j->m >= 512;
+      int64_t len = j->by_rows ? j->m : j->n;
+      double per_line = (double) j->k * (double) (j->by_rows ? j->n : j->m);
+      int64_t parts = 2 * (int64_t) threads;
+      j->step = MAX (16, ((len + parts - 1) / parts + 15) / 16 * 16);
+      while (j->step < len && j->step * per_line < MIN_SLAB)
+        j->step += 16;
+      j->n_slabs = (len + j->step - 1) / j->step;
+      if (j->n_slabs > 1 && (len - (j->n_slabs - 1) * j->step) * per_line < MIN_SLAB)
+        j->n_slabs--;
+      _fb_cpu_pool_parallel_for (pool, j->n_slabs, 1, gemm_slab, j);
+    }
+  _fb_cpu_pool_blas_end (pool);
+}
 
 void
 _fb_cpu_sgemm (FbCpuPool *pool, gboolean ta, gboolean tb, int64_t m, int64_t n, int64_t k,
                const float *a, int64_t lda, const float *b, int64_t ldb,
                float beta, float *c, int64_t ldc)
 {
-  _fb_cpu_pool_blas_begin (pool);
-  /* A small GEMM (the logits layer of an MLP: 128x1024x10) costs less than
-   * waking a second BLAS thread and splitting its panels. */
-  if ((double) m * (double) n * (double) k < SMALL_GEMM)
-    openblas_set_num_threads (1);
-  cblas_sgemm (CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
-               (blasint) m, (blasint) n, (blasint) k, 1.0f, a, (blasint) lda, b, (blasint) ldb,
-               beta, c, (blasint) ldc);
-  _fb_cpu_pool_blas_end (pool);
+  GemmJob j = { FALSE, ta, tb, TRUE, m, n, k, lda, ldb, ldc, 0, 1, (const guint8 *) a, (const guint8 *) b,
+                (guint8 *) c, beta };
+  gemm_split (pool, &j);
+}
+
+static void
+dgemm (FbCpuPool *pool, gboolean ta, gboolean tb, int64_t m, int64_t n, int64_t k,
+       const double *a, int64_t lda, const double *b, int64_t ldb, double *c, int64_t ldc)
+{
+  GemmJob j = { TRUE, ta, tb, TRUE, m, n, k, lda, ldb, ldc, 0, 1, (const guint8 *) a, (const guint8 *) b,
+                (guint8 *) c, 0.0 };
+  gemm_split (pool, &j);
 }
 
 /* Which dimensions of one side play which role. */
@@ -245,12 +341,11 @@ _fb_cpu_dot_full (FbCpuPool *pool, const FbInstr *dot, const FbLiteral *lhs, con
       const double *a = (const double *) arrange (&l, l.free_, l.n_free, l.contract, l.n_contract, ld, 8, &ta, &la);
       const double *b = (const double *) arrange (&r, r.contract, r.n_contract, r.free_, r.n_free, rd, 8, &tb, &rb);
       double *c = (double *) out->data;
-      _fb_cpu_pool_blas_begin (pool);
-      for (int64_t bi = 0; bi < B; bi++)
-        cblas_dgemm (CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
-                     (blasint) M, (blasint) N, (blasint) K, 1.0, a + bi * M * K, ta ? (blasint) M : (blasint) K,
-                     b + bi * K * N, tb ? (blasint) K : (blasint) N, 0.0, c + bi * M * N, (blasint) N);
-      _fb_cpu_pool_blas_end (pool);
+      if (K == 0)
+        memset (c, 0, sizeof (double) * B * M * N);
+      else
+        for (int64_t bi = 0; bi < B; bi++)
+          dgemm (pool, ta, tb, M, N, K, a + bi * M * K, ta ? M : K, b + bi * K * N, tb ? K : N, c + bi * M * N, N);
       g_free (la);
       g_free (rb);
       return TRUE;

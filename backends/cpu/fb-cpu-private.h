@@ -36,6 +36,10 @@ void       _fb_cpu_pool_parallel_for (FbCpuPool *pool, int64_t n, int64_t grain,
  * library gets the pool's thread count, so the two never run at once. */
 void       _fb_cpu_pool_blas_begin   (FbCpuPool *pool);
 void       _fb_cpu_pool_blas_end     (FbCpuPool *pool);
+/* (Since GEMMs are split over the pool by fb-cpu-gemm.c, blas_begin sets
+ * BLAS to one thread per call and blas_end restores the process-wide
+ * count: BLAS's own threads stay asleep instead of spinning next to the
+ * pool's workers.) */
 
 /* --------------------------------------------------------------- gemm */
 
@@ -98,6 +102,9 @@ FbCpuRuntimeFn _fb_cpu_runtime_lookup (const FbInstr *instr, GError **error);
 gboolean _fb_cpu_conv_choose (FbCpuPool *pool, const FbInstr *conv, const char **how, GError **error);
 gboolean _fb_cpu_convolution (FbCpuRt *rt, const FbInstr *instr, FbLiteral *const *ops,
                               FbLiteral *out, GError **error);
+/* Makes every convolution from now on use @how ("im2col" or "direct")
+ * where both apply, or measure again with NULL; for tests of each method. */
+void     _fb_cpu_conv_force (const char *how);
 
 /* Runtime functions of fb-cpu-runtime-rng.c and fb-cpu-runtime-linalg.c. */
 gboolean _fb_cpu_rng_bit_generator (FbCpuRt *rt, const FbInstr *instr, FbLiteral *const *ops,

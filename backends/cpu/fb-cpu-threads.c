@@ -3,8 +3,9 @@
  * The CPU backend's thread pool: one worker per core unless told otherwise.
  * parallel_for hands out chunks of a range through an atomic counter; the
  * calling thread works too and waits for the rest. The pool is the one owner
- * of the machine's threads: around a BLAS call the workers sleep and BLAS
- * gets the same thread count, so the two never compete for cores.
+ * of the machine's threads: a GEMM is split over the pool with BLAS running
+ * single-threaded in each part, so BLAS's own threads never compete with
+ * the workers for cores.
  */
 #include "fb-cpu-private.h"
 
@@ -23,7 +24,10 @@ struct _FbCpuPool {
   gpointer     data;
   int64_t      n, chunk;
   gint64       next;       /* atomic: next chunk index */
-  int          busy;       /* workers still in the current job */
+  int          busy;       /* atomic: workers still in the current job */
+  int          sleepers;   /* workers waiting on work_cond */
+
+  int          blas_saved; /* BLAS's thread count before blas_begin */
 };
 
 static void
@@ -40,25 +44,92 @@ run_chunks (FbCpuPool *pool)
     }
 }
 
+/* How long an idle thread keeps polling for the next job before it sleeps
+ * on a condition variable. The kernels of a training step follow one
+ * another within microseconds, and waking a sleeping thread costs about as
+ * much as a small kernel; a whole step's gap (feeding the results back,
+ * the next batch) is far longer, so the workers sleep between steps. */
+#define SPIN_US 200
+
+static inline void
+cpu_relax (void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause ();
+#elif defined(__aarch64__)
+  __asm__ __volatile__ ("yield");
+#endif
+}
+
+/* Polls until *@word differs from @value or SPIN_US pass; TRUE when it did. */
+static gboolean
+spin_while_equal (const guint64 *word, guint64 value)
+{
+  gint64 deadline = 0;
+  for (guint it = 1;; it++)
+    {
+      if (__atomic_load_n (word, __ATOMIC_ACQUIRE) != value)
+        return TRUE;
+      if ((it & 127) == 0)
+        {
+          gint64 t = g_get_monotonic_time ();
+          if (deadline == 0)
+            deadline = t + SPIN_US;
+          else if (t > deadline)
+            return FALSE;
+        }
+      cpu_relax ();
+    }
+}
+
+/* Polls until *@busy is 0 or SPIN_US pass; TRUE when it is 0. */
+static gboolean
+spin_while_busy (const int *busy)
+{
+  gint64 deadline = 0;
+  for (guint it = 1;; it++)
+    {
+      if (__atomic_load_n (busy, __ATOMIC_ACQUIRE) == 0)
+        return TRUE;
+      if ((it & 127) == 0)
+        {
+          gint64 t = g_get_monotonic_time ();
+          if (deadline == 0)
+            deadline = t + SPIN_US;
+          else if (t > deadline)
+            return FALSE;
+        }
+      cpu_relax ();
+    }
+}
+
 static gpointer
 worker_main (gpointer user_data)
 {
   FbCpuPool *pool = user_data;
   guint64 seen = 0;
 
-  g_mutex_lock (&pool->lock);
   for (;;)
     {
+      spin_while_equal (&pool->generation, seen);
+      g_mutex_lock (&pool->lock);
       while (!pool->quit && pool->generation == seen)
-        g_cond_wait (&pool->work_cond, &pool->lock);
+        {
+          pool->sleepers++;
+          g_cond_wait (&pool->work_cond, &pool->lock);
+          pool->sleepers--;
+        }
       if (pool->quit)
         break;
       seen = pool->generation;
       g_mutex_unlock (&pool->lock);
       run_chunks (pool);
-      g_mutex_lock (&pool->lock);
-      if (--pool->busy == 0)
-        g_cond_signal (&pool->done_cond);
+      if (__atomic_sub_fetch (&pool->busy, 1, __ATOMIC_ACQ_REL) == 0)
+        {
+          g_mutex_lock (&pool->lock);
+          g_cond_signal (&pool->done_cond);
+          g_mutex_unlock (&pool->lock);
+        }
     }
   g_mutex_unlock (&pool->lock);
   return NULL;
@@ -124,14 +195,19 @@ _fb_cpu_pool_parallel_for (FbCpuPool *pool, int64_t n, int64_t grain, FbCpuRange
   pool->chunk = chunk;
   pool->next = 0;
   pool->busy = pool->n_threads - 1;
-  pool->generation++;
-  g_cond_broadcast (&pool->work_cond);
+  /* Publishes the job to the workers polling the generation. */
+  __atomic_store_n (&pool->generation, pool->generation + 1, __ATOMIC_RELEASE);
+  if (pool->sleepers > 0)
+    g_cond_broadcast (&pool->work_cond);
   g_mutex_unlock (&pool->lock);
 
   run_chunks (pool);
 
+  /* Poll a little for the workers' last chunks, then sleep. */
+  if (spin_while_busy (&pool->busy))
+    return;
   g_mutex_lock (&pool->lock);
-  while (pool->busy > 0)
+  while (__atomic_load_n (&pool->busy, __ATOMIC_ACQUIRE) > 0)
     g_cond_wait (&pool->done_cond, &pool->lock);
   g_mutex_unlock (&pool->lock);
 }
@@ -139,11 +215,20 @@ _fb_cpu_pool_parallel_for (FbCpuPool *pool, int64_t n, int64_t grain, FbCpuRange
 void
 _fb_cpu_pool_blas_begin (FbCpuPool *pool)
 {
-  /* The workers are parked on work_cond between jobs, so only BLAS runs. */
-  openblas_set_num_threads (_fb_cpu_pool_threads (pool));
+  /* The pool splits GEMMs itself (fb-cpu-gemm.c): BLAS runs one thread per
+   * call, so its own threads stay asleep instead of spinning next to the
+   * pool's workers. The process-wide setting is given back afterwards.
+   * Without a pool, BLAS keeps its own threads. */
+  if (pool == NULL)
+    return;
+  pool->blas_saved = openblas_get_num_threads ();
+  if (pool->blas_saved != 1)
+    openblas_set_num_threads (1);
 }
 
 void
 _fb_cpu_pool_blas_end (FbCpuPool *pool)
 {
+  if (pool != NULL && pool->blas_saved > 1)
+    openblas_set_num_threads (pool->blas_saved);
 }
