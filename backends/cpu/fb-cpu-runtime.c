@@ -439,6 +439,119 @@ reduce_window_f32 (const Applier *ap, const FbWindowDim *w, const FbLiteral *op,
     }
 }
 
+/* Pooling over the last two dimensions: a window of size 1 on every other
+ * dimension, with stride 1 and no padding there. The leading dimensions
+ * are then independent planes. */
+static gboolean
+is_pool_2d (const FbShape *is, const FbWindowDim *w)
+{
+  if (is->rank < 2 || !undilated (w, is->rank))
+    return FALSE;
+  for (int d = 0; d < is->rank - 2; d++)
+    if (w[d].size != 1 || w[d].stride != 1 || w[d].pad_lo != 0 || w[d].pad_hi != 0)
+      return FALSE;
+  return TRUE;
+}
+
+typedef struct {
+  const Applier   *ap;
+  const FbWindowDim *wh, *ww;
+  const float     *x;
+  float           *y;
+  float            init;
+  int64_t          H, W, OH, OW;
+} Pool2d;
+
+/* Planes [begin, end): the same combinations in the same order as
+ * reduce_window_f32, rows of the window first. */
+static void
+pool_2d_planes (gpointer data, int64_t begin, int64_t end)
+{
+  const Pool2d *j = data;
+  const Applier *ap = j->ap;
+  for (int64_t p = begin; p < end; p++)
+    {
+      const float *x = j->x + p * j->H * j->W;
+      float *y = j->y + p * j->OH * j->OW;
+      for (int64_t oh = 0; oh < j->OH; oh++)
+        {
+          int64_t h0 = oh * j->wh->stride - j->wh->pad_lo;
+          int64_t ha = MAX (h0, 0), hb = MIN (h0 + j->wh->size, j->H);
+          for (int64_t ow = 0; ow < j->OW; ow++)
+            {
+              int64_t w0 = ow * j->ww->stride - j->ww->pad_lo;
+              int64_t wa = MAX (w0, 0), wb = MIN (w0 + j->ww->size, j->W);
+              double acc = j->init;
+              for (int64_t h = ha; h < hb; h++)
+                for (int64_t w = wa; w < wb; w++)
+                  {
+                    double v = x[h * j->W + w];
+                    double a = ap->swapped ? v : acc, b = ap->swapped ? acc : v;
+                    acc = (float) fast_apply (ap->fast, NULL, a, b);
+                  }
+              y[oh * j->OW + ow] = (float) acc;
+            }
+        }
+    }
+}
+
+typedef struct {
+  const Applier     *sel;
+  const FbWindowDim *wh, *ww;
+  const float       *x, *src;
+  float             *y;
+  gboolean           sca_swapped;
+  int64_t            H, W, SH, SW;
+} Scatter2d;
+
+/* select-and-scatter of planes [begin, end): each plane's sources only
+ * reach that plane's outputs. */
+static void
+scatter_2d_planes (gpointer data, int64_t begin, int64_t end)
+{
+  const Scatter2d *j = data;
+  for (int64_t p = begin; p < end; p++)
+    {
+      const float *x = j->x + p * j->H * j->W, *src = j->src + p * j->SH * j->SW;
+      float *y = j->y + p * j->H * j->W;
+      for (int64_t sh = 0; sh < j->SH; sh++)
+        {
+          int64_t h0 = sh * j->wh->stride - j->wh->pad_lo;
+          int64_t ha = MAX (h0, 0), hb = MIN (h0 + j->wh->size, j->H);
+          for (int64_t sw = 0; sw < j->SW; sw++)
+            {
+              int64_t w0 = sw * j->ww->stride - j->ww->pad_lo;
+              int64_t wa = MAX (w0, 0), wb = MIN (w0 + j->ww->size, j->W);
+              int64_t best = -1;
+              double bestv = 0;
+              for (int64_t h = ha; h < hb; h++)
+                for (int64_t w = wa; w < wb; w++)
+                  {
+                    int64_t off = h * j->W + w;
+                    double v = x[off];
+                    if (best < 0)
+                      {
+                        best = off;
+                        bestv = v;
+                        continue;
+                      }
+                    double a = j->sel->swapped ? v : bestv, b = j->sel->swapped ? bestv : v;
+                    if (fast_apply (FB_OP_COMPARE, j->sel->direction, a, b) == 0)
+                      {
+                        best = off;
+                        bestv = v;
+                      }
+                  }
+              if (best >= 0)
+                {
+                  double a = y[best], b = src[sh * j->SW + sw];
+                  y[best] = (float) (j->sca_swapped ? b + a : a + b);
+                }
+            }
+        }
+    }
+}
+
 static gboolean
 rt_reduce_window (FbCpuRt *rt, const FbInstr *instr, FbLiteral *const *ops, FbLiteral *out, GError **error)
 {
@@ -462,7 +575,21 @@ rt_reduce_window (FbCpuRt *rt, const FbInstr *instr, FbLiteral *const *ops, FbLi
       && ops[1]->shape->type == FB_F32 && undilated (w, is->rank)
       && (ap.fast == FB_OP_ADD || ap.fast == FB_OP_MAXIMUM || ap.fast == FB_OP_MINIMUM))
     {
-      reduce_window_f32 (&ap, w, ops[0], ((const float *) ops[1]->data)[0], out);
+      float init = ((const float *) ops[1]->data)[0];
+      if (is_pool_2d (is, w))
+        {
+          int r = is->rank;
+          const FbShape *os = out->shape;
+          Pool2d j = { &ap, &w[r - 2], &w[r - 1], (const float *) ops[0]->data, (float *) out->data, init,
+                       is->dims[r - 2], is->dims[r - 1], os->dims[r - 2], os->dims[r - 1] };
+          int64_t planes = fb_shape_elements (is) / MAX (j.H * j.W, 1);
+          if (j.H * j.W > 0 && j.OH * j.OW > 0)
+            _fb_cpu_pool_parallel_for (rt->pool, planes, MAX (1, 16384 / MAX (j.OH * j.OW, 1)), pool_2d_planes, &j);
+          else
+            reduce_window_f32 (&ap, w, ops[0], init, out);
+          return TRUE;
+        }
+      reduce_window_f32 (&ap, w, ops[0], init, out);
       return TRUE;
     }
   const FbShape *os = leaf (out, 0)->shape;
@@ -522,6 +649,15 @@ rt_select_and_scatter (FbCpuRt *rt, const FbInstr *instr, FbLiteral *const *ops,
       /* The max-pool gradient: as below, over the clipped window. */
       const float *xv = (const float *) operand->data, *sv = (const float *) source->data;
       float *ov = (float *) out->data;
+      if (is_pool_2d (is, w))
+        {
+          int r = is->rank;
+          Scatter2d j = { &sel, &w[r - 2], &w[r - 1], xv, sv, ov, sca.swapped, is->dims[r - 2], is->dims[r - 1],
+                          source->shape->dims[r - 2], source->shape->dims[r - 1] };
+          int64_t planes = j.H * j.W > 0 ? fb_shape_elements (is) / (j.H * j.W) : 0;
+          _fb_cpu_pool_parallel_for (rt->pool, planes, MAX (1, 16384 / MAX (j.SH * j.SW, 1)), scatter_2d_planes, &j);
+          return TRUE;
+        }
       int64_t lo[MAX_RANK], len[MAX_RANK], pos[MAX_RANK];
       for (int64_t s = 0; s < n_src; s++, next_index (sidx, source->shape))
         {
