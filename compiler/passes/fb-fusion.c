@@ -788,6 +788,25 @@ plan_is_convex (FbFusionPlan *plan, FbInstr **via, GPtrArray *path)
         m->walk = member;
     }
 
+  /* A way back from an outside user u of a member enters a member through
+   * an outside operand o, and o stands at or after u. When every outside
+   * operand stands before every outside user, there is none. */
+  gintptr last_operand = G_MINSSIZE, first_user = G_MAXSSIZE;
+  for (guint k = 0; k < plan->members->len; k++)
+    {
+      FbInstr *m = g_ptr_array_index (plan->members, k);
+      if (m->walk != member)
+        continue;
+      for (int i = 0; i < m->n_operands; i++)
+        if (m->operands[i] && m->operands[i]->walk != member && m->operands[i]->parent == plan->comp)
+          last_operand = MAX (last_operand, _fb_fusion_position (m->operands[i]));
+      for (int u = 0; u < m->n_users; u++)
+        if (m->users[u]->walk != member && m->users[u]->parent == plan->comp)
+          first_user = MIN (first_user, _fb_fusion_position (m->users[u]));
+    }
+  if (last_operand < first_user)
+    return TRUE;
+
   /* Walk forward from every outside user of a member that leaves the
    * fusion; reaching a member again means the fusion would feed itself. */
   for (guint k = 0; k < plan->members->len; k++)
