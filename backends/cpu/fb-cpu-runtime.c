@@ -16,6 +16,7 @@
  * inline; any other is a compiled sub-program called once per element.
  */
 #include "fb-cpu-private.h"
+#include "fb-window.h"
 
 #include <math.h>
 #include <string.h>
@@ -319,37 +320,6 @@ get_window (const FbInstr *instr, int rank, FbWindowDim *w, GError **error)
   return TRUE;
 }
 
-/* Operand element under window position @widx of output @oidx, or -1 in padding. */
-static int64_t
-window_source (const FbShape *is, const int64_t *ist, const FbWindowDim *w, const int64_t *oidx,
-               const int64_t *widx)
-{
-  int64_t off = 0;
-  for (int d = 0; d < is->rank; d++)
-    {
-      int64_t p = oidx[d] * w[d].stride + widx[d] * w[d].rhs_dilate - w[d].pad_lo;
-      if (p < 0 || p % w[d].lhs_dilate != 0)
-        return -1;
-      p /= w[d].lhs_dilate;
-      if (p >= is->dims[d])
-        return -1;
-      off += p * ist[d];
-    }
-  return off;
-}
-
-static gboolean
-next_window (int64_t *widx, const FbWindowDim *w, int rank)
-{
-  for (int d = rank - 1; d >= 0; d--)
-    {
-      if (++widx[d] < w[d].size)
-        return TRUE;
-      widx[d] = 0;
-    }
-  return FALSE;
-}
-
 /* The window of output (or source) position @oidx clipped to the operand:
  * per dimension, its first operand index and the count of window
  * positions inside the operand. FALSE when it holds none. Only for windows
@@ -607,7 +577,7 @@ rt_reduce_window (FbCpuRt *rt, const FbInstr *instr, FbLiteral *const *ops, FbLi
       if (!empty)
         do
           {
-            int64_t src = window_source (is, ist, w, oidx, widx);
+            int64_t src = fb_window_source (is, ist, w, oidx, widx);
             if (src < 0)
               continue;
             for (int i = 0; i < n; i++)
@@ -616,7 +586,7 @@ rt_reduce_window (FbCpuRt *rt, const FbInstr *instr, FbLiteral *const *ops, FbLi
               return FALSE;
             memcpy (in, res, sizeof (double) * n);
           }
-        while (next_window (widx, w, is->rank));
+        while (fb_window_next (widx, w, is->rank));
       for (int i = 0; i < n; i++)
         set (leaf (out, i), o, in[i]);
       next_index (oidx, os);
@@ -695,7 +665,7 @@ rt_select_and_scatter (FbCpuRt *rt, const FbInstr *instr, FbLiteral *const *ops,
       double bestv = 0;
       do
         {
-          int64_t src = window_source (is, ist, w, sidx, widx);
+          int64_t src = fb_window_source (is, ist, w, sidx, widx);
           if (src < 0)
             continue;
           double v = get (operand, src);
@@ -714,7 +684,7 @@ rt_select_and_scatter (FbCpuRt *rt, const FbInstr *instr, FbLiteral *const *ops,
               bestv = v;
             }
         }
-      while (next_window (widx, w, is->rank));
+      while (fb_window_next (widx, w, is->rank));
       if (best >= 0)
         {
           double in[2] = { get (out, best), get (source, s) }, r;

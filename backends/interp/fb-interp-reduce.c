@@ -14,6 +14,7 @@
  * stable and calls the comparator as (a, b) with a before b in the input.
  */
 #include "fb-interp-private.h"
+#include "fb-window.h"
 
 #include <math.h>
 #include <string.h>
@@ -465,38 +466,6 @@ _fb_interp_reduce (FbInterp *ctx, FbInstr *instr, FbLiteral *const *ops, FbLiter
 
 /* ----------------------------------------------------- reduce-window */
 
-/* Input offset of window position @widx for output index @oidx, or -1 when
- * it falls into padding or a hole of the dilated base. */
-static int64_t
-window_source (const FbShape *is, const int64_t *ist, const FbWindowDim *w, const int64_t *oidx,
-               const int64_t *widx)
-{
-  int64_t off = 0;
-  for (int d = 0; d < is->rank; d++)
-    {
-      int64_t pos = oidx[d] * w[d].stride + widx[d] * w[d].rhs_dilate - w[d].pad_lo;
-      if (pos < 0 || pos % w[d].lhs_dilate != 0)
-        return -1;
-      pos /= w[d].lhs_dilate;
-      if (pos >= is->dims[d])
-        return -1;
-      off += pos * ist[d];
-    }
-  return off;
-}
-
-static gboolean
-next_window (int64_t *widx, const FbWindowDim *w, int rank)
-{
-  for (int d = rank - 1; d >= 0; d--)
-    {
-      if (++widx[d] < w[d].size)
-        return TRUE;
-      widx[d] = 0;
-    }
-  return FALSE;
-}
-
 gboolean
 _fb_interp_reduce_window (FbInterp *ctx, FbInstr *instr, FbLiteral *const *ops, FbLiteral **out,
                           GError **error)
@@ -546,7 +515,7 @@ _fb_interp_reduce_window (FbInterp *ctx, FbInstr *instr, FbLiteral *const *ops, 
       int64_t widx[FB_INTERP_MAX_RANK] = { 0 };
       do
         {
-          int64_t src = window_source (is, ist, w, oidx, widx);
+          int64_t src = fb_window_source (is, ist, w, oidx, widx);
           if (src < 0)
             continue;
           if (fast != FAST_NONE)
@@ -563,7 +532,7 @@ _fb_interp_reduce_window (FbInterp *ctx, FbInstr *instr, FbLiteral *const *ops, 
             }
           ok = applier_call (&ap, dst, error);
         }
-      while (ok && next_window (widx, w, is->rank));
+      while (ok && fb_window_next (widx, w, is->rank));
       _fb_interp_next_index (oidx, os);
     }
   applier_clear (&ap);
@@ -635,7 +604,7 @@ _fb_interp_select_and_scatter (FbInterp *ctx, FbInstr *instr, FbLiteral *const *
         any &= w[d].size > 0;
       while (any)
         {
-          int64_t src = window_source (is, ist, w, sidx, widx);
+          int64_t src = fb_window_source (is, ist, w, sidx, widx);
           if (src >= 0)
             {
               if (chosen < 0)
@@ -656,7 +625,7 @@ _fb_interp_select_and_scatter (FbInterp *ctx, FbInstr *instr, FbLiteral *const *
                     chosen = src;
                 }
             }
-          if (!next_window (widx, w, is->rank))
+          if (!fb_window_next (widx, w, is->rank))
             break;
         }
       if (ok && chosen >= 0)
