@@ -320,25 +320,6 @@ get_window (const FbInstr *instr, int rank, FbWindowDim *w, GError **error)
   return TRUE;
 }
 
-/* The window of output (or source) position @oidx clipped to the operand:
- * per dimension, its first operand index and the count of window
- * positions inside the operand. FALSE when it holds none. Only for windows
- * without dilation. */
-static gboolean
-window_clip (const FbShape *is, const FbWindowDim *w, const int64_t *oidx, int64_t *lo, int64_t *len)
-{
-  for (int d = 0; d < is->rank; d++)
-    {
-      int64_t start = oidx[d] * w[d].stride - w[d].pad_lo;
-      int64_t a = MAX (start, 0), b = MIN (start + w[d].size, is->dims[d]);
-      if (b <= a)
-        return FALSE;
-      lo[d] = a;
-      len[d] = b - a;
-    }
-  return TRUE;
-}
-
 static gboolean
 undilated (const FbWindowDim *w, int rank)
 {
@@ -346,67 +327,6 @@ undilated (const FbWindowDim *w, int rank)
     if (w[d].lhs_dilate != 1 || w[d].rhs_dilate != 1)
       return FALSE;
   return TRUE;
-}
-
-/* Offsets of the rows of a clipped window (all dimensions but the last),
- * in window order: @base is the first, each call of clip_next_row gives the
- * next or -1; the caller walks len[rank - 1] elements from each. */
-static int64_t
-clip_first (const int64_t *lo, const int64_t *ist, int rank, int64_t *pos)
-{
-  int64_t off = 0;
-  for (int d = 0; d < rank; d++)
-    {
-      pos[d] = 0;
-      off += lo[d] * ist[d];
-    }
-  return off;
-}
-
-static int64_t
-clip_next_row (const int64_t *len, const int64_t *ist, int rank, int64_t *pos, int64_t off)
-{
-  for (int d = rank - 2; d >= 0; d--)
-    {
-      if (++pos[d] < len[d])
-        return off + ist[d];
-      off -= (len[d] - 1) * ist[d];
-      pos[d] = 0;
-    }
-  return -1;
-}
-
-/* reduce-window of one f32 array by add, maximum or minimum, without
- * dilation: the same combinations in the same order as the general loop,
- * over the window clipped to the operand instead of asking per position. */
-static void
-reduce_window_f32 (const Applier *ap, const FbWindowDim *w, const FbLiteral *op, float init, FbLiteral *out)
-{
-  const FbShape *is = op->shape, *os = out->shape;
-  const float *x = (const float *) op->data;
-  float *y = (float *) out->data;
-  int r = is->rank;
-  int64_t ist[MAX_RANK], oidx[MAX_RANK] = { 0 }, lo[MAX_RANK], len[MAX_RANK], pos[MAX_RANK];
-  _fb_cpu_strides (is, ist);
-  int64_t n_out = fb_shape_elements (os);
-  for (int64_t o = 0; o < n_out; o++, next_index (oidx, os))
-    {
-      double acc = init;
-      if (r > 0 && window_clip (is, w, oidx, lo, len))
-        for (int64_t row = clip_first (lo, ist, r, pos); row >= 0; row = clip_next_row (len, ist, r, pos, row))
-          for (int64_t k = 0; k < len[r - 1]; k++)
-            {
-              double v = x[row + k * ist[r - 1]];
-              double a = ap->swapped ? v : acc, b = ap->swapped ? acc : v;
-              acc = (float) fast_apply (ap->fast, NULL, a, b);
-            }
-      else if (r == 0)
-        {
-          double a = ap->swapped ? x[0] : acc, b = ap->swapped ? acc : x[0];
-          acc = (float) fast_apply (ap->fast, NULL, a, b);
-        }
-      y[o] = (float) acc;
-    }
 }
 
 /* Pooling over the last two dimensions: a window of size 1 on every other
@@ -432,8 +352,8 @@ typedef struct {
   int64_t          H, W, OH, OW;
 } Pool2d;
 
-/* Planes [begin, end): the same combinations in the same order as
- * reduce_window_f32, rows of the window first. */
+/* Planes [begin, end), each output over its window clipped to the plane:
+ * the same combinations in the same order as the general loop. */
 static void
 pool_2d_planes (gpointer data, int64_t begin, int64_t end)
 {
@@ -541,25 +461,17 @@ rt_reduce_window (FbCpuRt *rt, const FbInstr *instr, FbLiteral *const *ops, FbLi
   Applier ap;
   if (!applier_init (&ap, rt, instr, FB_A_TO_APPLY, 2 * n, types, error))
     return FALSE;
+  int r = is->rank;
   if (n == 1 && is->type == FB_F32 && out->elems == NULL && out->shape->type == FB_F32
-      && ops[1]->shape->type == FB_F32 && undilated (w, is->rank)
+      && ops[1]->shape->type == FB_F32 && is_pool_2d (is, w) && is->dims[r - 2] * is->dims[r - 1] > 0
       && (ap.fast == FB_OP_ADD || ap.fast == FB_OP_MAXIMUM || ap.fast == FB_OP_MINIMUM))
     {
-      float init = ((const float *) ops[1]->data)[0];
-      if (is_pool_2d (is, w))
-        {
-          int r = is->rank;
-          const FbShape *os = out->shape;
-          Pool2d j = { &ap, &w[r - 2], &w[r - 1], (const float *) ops[0]->data, (float *) out->data, init,
-                       is->dims[r - 2], is->dims[r - 1], os->dims[r - 2], os->dims[r - 1] };
-          int64_t planes = fb_shape_elements (is) / MAX (j.H * j.W, 1);
-          if (j.H * j.W > 0 && j.OH * j.OW > 0)
-            _fb_cpu_pool_parallel_for (rt->pool, planes, MAX (1, 16384 / MAX (j.OH * j.OW, 1)), pool_2d_planes, &j);
-          else
-            reduce_window_f32 (&ap, w, ops[0], init, out);
-          return TRUE;
-        }
-      reduce_window_f32 (&ap, w, ops[0], init, out);
+      const FbShape *os = out->shape;
+      Pool2d j = { &ap, &w[r - 2], &w[r - 1], (const float *) ops[0]->data, (float *) out->data,
+                   ((const float *) ops[1]->data)[0], is->dims[r - 2], is->dims[r - 1], os->dims[r - 2],
+                   os->dims[r - 1] };
+      int64_t planes = fb_shape_elements (is) / (j.H * j.W);
+      _fb_cpu_pool_parallel_for (rt->pool, planes, MAX (1, 16384 / MAX (j.OH * j.OW, 1)), pool_2d_planes, &j);
       return TRUE;
     }
   const FbShape *os = leaf (out, 0)->shape;
@@ -613,50 +525,16 @@ rt_select_and_scatter (FbCpuRt *rt, const FbInstr *instr, FbLiteral *const *ops,
     set (out, o, iv);
   int64_t ist[MAX_RANK], sidx[MAX_RANK] = { 0 }, n_src = fb_shape_elements (source->shape);
   _fb_cpu_strides (is, ist);
-  if (is->type == FB_F32 && out->shape->type == FB_F32 && source->shape->type == FB_F32 && is->rank > 0
-      && undilated (w, is->rank) && sel.fast == FB_OP_COMPARE && sca.fast == FB_OP_ADD)
+  int r = is->rank;
+  if (is->type == FB_F32 && out->shape->type == FB_F32 && source->shape->type == FB_F32 && is_pool_2d (is, w)
+      && is->dims[r - 2] * is->dims[r - 1] > 0 && sel.fast == FB_OP_COMPARE && sca.fast == FB_OP_ADD)
     {
-      /* The max-pool gradient: as below, over the clipped window. */
-      const float *xv = (const float *) operand->data, *sv = (const float *) source->data;
-      float *ov = (float *) out->data;
-      if (is_pool_2d (is, w))
-        {
-          int r = is->rank;
-          Scatter2d j = { &sel, &w[r - 2], &w[r - 1], xv, sv, ov, sca.swapped, is->dims[r - 2], is->dims[r - 1],
-                          source->shape->dims[r - 2], source->shape->dims[r - 1] };
-          int64_t planes = j.H * j.W > 0 ? fb_shape_elements (is) / (j.H * j.W) : 0;
-          _fb_cpu_pool_parallel_for (rt->pool, planes, MAX (1, 16384 / MAX (j.SH * j.SW, 1)), scatter_2d_planes, &j);
-          return TRUE;
-        }
-      int64_t lo[MAX_RANK], len[MAX_RANK], pos[MAX_RANK];
-      for (int64_t s = 0; s < n_src; s++, next_index (sidx, source->shape))
-        {
-          if (!window_clip (is, w, sidx, lo, len))
-            continue;
-          int r = is->rank;
-          int64_t best = -1;
-          double bestv = 0;
-          for (int64_t row = clip_first (lo, ist, r, pos); row >= 0; row = clip_next_row (len, ist, r, pos, row))
-            for (int64_t k = 0; k < len[r - 1]; k++)
-              {
-                int64_t off = row + k * ist[r - 1];
-                double v = xv[off];
-                if (best < 0)
-                  {
-                    best = off;
-                    bestv = v;
-                    continue;
-                  }
-                double a = sel.swapped ? v : bestv, b = sel.swapped ? bestv : v;
-                if (fast_apply (FB_OP_COMPARE, sel.direction, a, b) == 0)
-                  {
-                    best = off;
-                    bestv = v;
-                  }
-              }
-          double a = ov[best], b = sv[s];
-          ov[best] = (float) (sca.swapped ? b + a : a + b);
-        }
+      /* The max-pool gradient, plane by plane. */
+      Scatter2d j = { &sel, &w[r - 2], &w[r - 1], (const float *) operand->data, (const float *) source->data,
+                      (float *) out->data, sca.swapped, is->dims[r - 2], is->dims[r - 1],
+                      source->shape->dims[r - 2], source->shape->dims[r - 1] };
+      int64_t planes = fb_shape_elements (is) / (j.H * j.W);
+      _fb_cpu_pool_parallel_for (rt->pool, planes, MAX (1, 16384 / MAX (j.SH * j.SW, 1)), scatter_2d_planes, &j);
       return TRUE;
     }
   for (int64_t s = 0; s < n_src; s++)
