@@ -590,7 +590,7 @@ save_outputs (const char *dir, const FbShape *root, FbLiteral *result, GError **
  * literals share its data (a backend may return an argument as a result). */
 typedef struct {
   FbMemoryTimeline *timeline;
-  GHashTable       *live;     /* data pointer -> its arena's list, of counted values */
+  GHashTable       *live;     /* data pointer -> the list (MemArena.blocks) it is counted in */
 } MemTrack;
 
 typedef struct {
@@ -613,9 +613,11 @@ mem_count (MemTrack *mt, MemArena *ma, const FbLiteral *lit)
   guint64 size = (guint64) fb_shape_elements (lit->shape) * fb_elem_type_bytes (lit->shape->type);
   fb_memory_timeline_add_event (mt->timeline, FB_MEMORY_ALLOC, fb_trace_now_ns (),
                                 (guint64) (guintptr) lit->data, size, -1);
-  g_hash_table_insert (mt->live, lit->data, ma);
   if (ma->blocks == NULL)
     ma->blocks = g_array_new (FALSE, FALSE, sizeof (guint8 *));
+  /* The list, not the MemArena, names the owner: the loop swaps MemArenas
+   * by value from one step to the next, and the list moves with them. */
+  g_hash_table_insert (mt->live, lit->data, ma->blocks);
   g_array_append_val (ma->blocks, lit->data);
 }
 
@@ -629,7 +631,7 @@ mem_release (MemTrack *mt, MemArena *ma)
   for (guint i = 0; i < ma->blocks->len; i++)
     {
       guint8 *data = g_array_index (ma->blocks, guint8 *, i);
-      if (g_hash_table_lookup (mt->live, data) != ma)
+      if (g_hash_table_lookup (mt->live, data) != ma->blocks)
         continue;
       g_hash_table_remove (mt->live, data);
       fb_memory_timeline_add_event (mt->timeline, FB_MEMORY_FREE, now, (guint64) (guintptr) data, 0, -1);

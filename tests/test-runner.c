@@ -574,6 +574,39 @@ test_feed_passthrough (Fixture *fx, gconstpointer data)
     }
 }
 
+/* The measured memory of a run holds what the runner keeps alive (the state,
+ * this step's data and result, the previous step's result until the next
+ * step has run), so its peak does not grow with the number of steps. */
+static guint64
+measured_peak (Fixture *fx, int steps)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (FbMemoryTimeline) memory = fb_memory_timeline_new ();
+  FbRunOptions opts;
+  fb_run_options_init (&opts);
+  opts.steps = steps;
+  opts.memory = memory;
+  FbRunResult res;
+  g_assert_true (fb_runner_run (fx->module, &opts, &res, &error));
+  g_assert_no_error (error);
+  fb_run_result_clear (&res);
+  guint n = 0;
+  fb_memory_timeline_get_events (memory, &n);
+  g_assert_cmpuint (n, >, 0);
+  return fb_memory_timeline_get_peak (memory, NULL);
+}
+
+static void
+test_memory_steady (Fixture *fx, gconstpointer data)
+{
+  guint64 short_run = measured_peak (fx, 3);
+  guint64 long_run = measured_peak (fx, 12);
+  g_assert_cmpuint (long_run, ==, short_run);
+  /* w, b, x (8 floats) and the result (loss, w, b), for two steps at most. */
+  g_assert_cmpuint (short_run, >=, 4 + 4 + 32 + 12);
+  g_assert_cmpuint (short_run, <=, 2 * (4 + 4 + 32 + 12));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -592,6 +625,7 @@ main (int argc, char **argv)
   ADD ("/backends/runner/errors/inputs", test_bad_inputs);
   ADD ("/backends/runner/errors/options", test_bad_options);
   ADD ("/backends/runner/cancel", test_cancel);
+  ADD ("/backends/runner/memory-steady", test_memory_steady);
 #undef ADD
   return g_test_run ();
 }
