@@ -21,10 +21,30 @@ struct Chunk {
   /* data follows, 16-byte aligned */
 };
 
-struct _FbArena {
-  Chunk *head;
-  gsize  total;
+typedef struct Cleanup Cleanup;
+struct Cleanup {
+  Cleanup       *next;
+  GDestroyNotify fn;
+  gpointer       data;
 };
+
+struct _FbArena {
+  Chunk   *head;
+  gsize    total;
+  Cleanup *cleanups;   /* newest first */
+};
+
+static void
+run_cleanups (FbArena *arena)
+{
+  while (arena->cleanups != NULL)
+    {
+      Cleanup *c = arena->cleanups;
+      arena->cleanups = c->next;
+      c->fn (c->data);
+      g_free (c);
+    }
+}
 
 FbArena *
 fb_arena_new (void)
@@ -37,6 +57,7 @@ fb_arena_free (FbArena *arena)
 {
   if (arena == NULL)
     return;
+  run_cleanups (arena);
   for (Chunk *c = arena->head, *next; c != NULL; c = next)
     {
       next = c->next;
@@ -84,6 +105,17 @@ fb_arena_alloc (FbArena *arena, gsize size)
   c->used += size;
   arena->total += size;
   return p;
+}
+
+void
+fb_arena_add_cleanup (FbArena *arena, GDestroyNotify fn, gpointer data)
+{
+  g_return_if_fail (arena != NULL && fn != NULL);
+  Cleanup *c = g_new (Cleanup, 1);
+  c->fn = fn;
+  c->data = data;
+  c->next = arena->cleanups;
+  arena->cleanups = c;
 }
 
 char *
@@ -1086,6 +1118,7 @@ void
 fb_arena_reset (FbArena *arena)
 {
   g_return_if_fail (arena != NULL);
+  run_cleanups (arena);
   Chunk *keep = arena->head;
   if (keep == NULL)
     return;

@@ -27,6 +27,10 @@ char       *fb_arena_strdup   (FbArena *arena, const char *s);
 char       *fb_arena_strndup  (FbArena *arena, const char *s, gsize n);
 gpointer    fb_arena_memdup   (FbArena *arena, gconstpointer p, gsize size);
 gsize       fb_arena_bytes    (FbArena *arena);
+/* Calls @fn (@data) when @arena is freed or reset, newest first: memory a
+ * value in the arena points at that lives outside it (a backend's reused
+ * result buffers). */
+void        fb_arena_add_cleanup (FbArena *arena, GDestroyNotify fn, gpointer data);
 #define fb_arena_new0(arena, Type, n) ((Type *) fb_arena_alloc ((arena), sizeof (Type) * (gsize) (n)))
 
 /* -------------------------------------------------------- element types */

@@ -1132,32 +1132,34 @@ test_split_gemm (void)
   fb_module_free (m);
 }
 
-/* One executable runs a dense layer's forward and backward pass several
- * times with new inputs each time: the buffers it keeps between runs never
- * leak one run's values into the next. */
+/* A dense layer's forward and backward pass with an SGD update. */
+static const char dense_hlo[] =
+  "HloModule dense\n"
+  "ENTRY e {\n"
+  "  x = f32[128,96] parameter(0)\n"
+  "  w = f32[96,200] parameter(1)\n"
+  "  dy = f32[128,200] parameter(2)\n"
+  "  y = f32[128,200] dot(x, w), lhs_contracting_dims={1}, rhs_contracting_dims={0}\n"
+  "  zero = f32[] constant(0)\n"
+  "  zb = f32[128,200] broadcast(zero), dimensions={}\n"
+  "  r = f32[128,200] maximum(y, zb)\n"
+  "  dw = f32[96,200] dot(x, dy), lhs_contracting_dims={0}, rhs_contracting_dims={0}\n"
+  "  dx = f32[128,96] dot(dy, w), lhs_contracting_dims={1}, rhs_contracting_dims={1}\n"
+  "  lr = f32[] constant(0.125)\n"
+  "  lb = f32[96,200] broadcast(lr), dimensions={}\n"
+  "  s = f32[96,200] multiply(dw, lb)\n"
+  "  nw = f32[96,200] subtract(w, s)\n"
+  "  ROOT t = (f32[128,200], f32[128,96], f32[96,200]) tuple(r, dx, nw)\n"
+  "}\n";
+
+/* One executable runs the dense layer several times with new inputs each
+ * time: the buffers it keeps between runs never leak one run's values into
+ * the next. */
 static void
 test_repeated_execute (void)
 {
-  static const char hlo[] =
-    "HloModule dense\n"
-    "ENTRY e {\n"
-    "  x = f32[128,96] parameter(0)\n"
-    "  w = f32[96,200] parameter(1)\n"
-    "  dy = f32[128,200] parameter(2)\n"
-    "  y = f32[128,200] dot(x, w), lhs_contracting_dims={1}, rhs_contracting_dims={0}\n"
-    "  zero = f32[] constant(0)\n"
-    "  zb = f32[128,200] broadcast(zero), dimensions={}\n"
-    "  r = f32[128,200] maximum(y, zb)\n"
-    "  dw = f32[96,200] dot(x, dy), lhs_contracting_dims={0}, rhs_contracting_dims={0}\n"
-    "  dx = f32[128,96] dot(dy, w), lhs_contracting_dims={1}, rhs_contracting_dims={1}\n"
-    "  lr = f32[] constant(0.125)\n"
-    "  lb = f32[96,200] broadcast(lr), dimensions={}\n"
-    "  s = f32[96,200] multiply(dw, lb)\n"
-    "  nw = f32[96,200] subtract(w, s)\n"
-    "  ROOT t = (f32[128,200], f32[128,96], f32[96,200]) tuple(r, dx, nw)\n"
-    "}\n";
   g_autoptr (GError) error = NULL;
-  FbModule *m0 = fb_hlo_parse (hlo, strlen (hlo), "dense.hlo", 0, &error);
+  FbModule *m0 = fb_hlo_parse (dense_hlo, strlen (dense_hlo), "dense.hlo", 0, &error);
   g_assert_no_error (error);
   FbModule *m = with_passes (m0, "all");
   FbArena *arena = fb_arena_new ();
@@ -1189,6 +1191,66 @@ test_repeated_execute (void)
     }
   cpu->free (exe);
   fb_arena_free (arena);
+  fb_module_free (m);
+  fb_module_free (m0);
+}
+
+/* A training loop frees each step's result after the next step has run:
+ * the results' large buffers are then reused instead of mapped afresh, the
+ * values stay right, and a result outlives the executable that made it. */
+static void
+test_result_memory_reused (void)
+{
+  g_autoptr (GError) error = NULL;
+  FbModule *m0 = fb_hlo_parse (dense_hlo, strlen (dense_hlo), "dense.hlo", 0, &error);
+  g_assert_no_error (error);
+  FbModule *m = with_passes (m0, "all");
+  FbArena *keep = fb_arena_new ();
+  FbLiteral **args = make_args (m, keep);
+  const FbBackend *cpu = fb_backend_lookup ("cpu", NULL);
+  FbBackendOptions opts = { 0 };
+  FbExecutable *exe = cpu->compile (m, &opts, &error);
+  g_assert_no_error (error);
+  FbArena *arenas[5] = { NULL };
+  void *first_r = NULL, *first_nw = NULL;
+  FbLiteral *got = NULL;
+  for (int run = 0; run < 5; run++)
+    {
+      for (int p = 0; p < 3; p += 2)
+        for (int64_t i = 0; i < fb_shape_elements (args[p]->shape); i++)
+          ((float *) args[p]->data)[i] = (float) (((i * (run + 5) + p) % 13) - 6) / 4.0f;
+      arenas[run] = fb_arena_new ();
+      FbLiteral *want = fb_interp_run (m, m->entry, arenas[run], 3, args, NULL, &error);
+      g_assert_no_error (error);
+      got = cpu->execute (exe, arenas[run], 3, args, &error);
+      g_assert_no_error (error);
+      g_autofree char *where = g_strdup_printf ("dense.hlo, run %d", run + 1);
+      g_autofree char *why = compare (want, got, where);
+      if (why != NULL)
+        g_error ("%s", why);
+      if (run == 0)
+        {
+          first_r = got->elems[0]->data;     /* 100 KiB */
+          first_nw = got->elems[2]->data;    /* 75 KiB */
+        }
+      if (run == 2)
+        {
+          /* Run 1's arena went before run 3: its buffers came back. */
+          g_assert_true (got->elems[0]->data == first_r);
+          g_assert_true (got->elems[2]->data == first_nw);
+        }
+      /* The weights are the result of the run before; its arena lives one
+       * run longer, as in the runner. */
+      args[1] = got->elems[2];
+      if (run >= 1)
+        g_clear_pointer (&arenas[run - 1], fb_arena_free);
+    }
+  /* The executable goes first; the last result is still readable. */
+  g_autofree float *copy = g_memdup2 (got->elems[2]->data, 96 * 200 * sizeof (float));
+  cpu->free (exe);
+  g_assert_cmpmem (got->elems[2]->data, 96 * 200 * sizeof (float), copy, 96 * 200 * sizeof (float));
+  g_clear_pointer (&arenas[4], fb_arena_free);
+  fb_arena_free (keep);
   fb_module_free (m);
   fb_module_free (m0);
 }
@@ -1252,6 +1314,7 @@ main (int argc, char **argv)
   g_test_add_func ("/cpu/conv/long-contraction", test_conv_long_contraction);
   g_test_add_func ("/cpu/gemm/split-over-threads", test_split_gemm);
   g_test_add_func ("/cpu/gemm/repeated-execute", test_repeated_execute);
+  g_test_add_func ("/cpu/execute/result-memory-reused", test_result_memory_reused);
   g_test_add_func ("/cpu/execute/result-elements-in-place", test_result_elements_in_place);
 
   const char *dir = g_getenv ("FUSEBOX_CORPUS");

@@ -33,6 +33,7 @@
 
 typedef struct _Program Program;
 typedef struct _Exe Exe;
+typedef struct _Recycler Recycler;
 
 typedef enum {
   STEP_PARAM, STEP_CONST, STEP_ALIAS, STEP_TUPLE, STEP_GTE,
@@ -71,6 +72,7 @@ struct _Exe {
   FbExecutable   base;
   FbArena       *arena;        /* shapes and literals of the programs */
   FbCpuPool     *pool;
+  Recycler      *recycler;     /* result buffers reused across executions */
   FbCpuJit      *jit;
   FbCustomCallMap *own_map;
   const FbCustomCallMap *custom_calls;
@@ -946,6 +948,7 @@ typedef struct {
   guint8    *saved[REDIRECT_MAX];   /* their own data */
   gboolean   whole;                 /* the whole result is written in place */
   gboolean   direct[REDIRECT_MAX];  /* else, of a tuple result: element k is */
+  GHashTable *reused;               /* data of result leaves in recycled buffers */
 } Redirect;
 
 /* Fresh memory of a large buffer faults in 2 MiB at a time rather than
@@ -966,10 +969,131 @@ advise_huge_pages (gpointer data, gsize bytes)
 #endif
 }
 
-/* A zeroed literal of @shape in @arena whose array data is 64-byte aligned
- * (the generated kernels stream aligned stores). */
+/* Result buffers of 64 KiB and more are reused from one execution to the
+ * next. A training loop keeps one step's result alive while the next step
+ * runs and then frees it: without reuse every step's result is fresh memory
+ * that the operating system must map and clear, page by page (for the MLP
+ * step, 7 MiB of weights: about 4% of the step). A buffer goes back to the
+ * executable's free list when the caller frees the arena that holds the
+ * result, and is handed out again to a leaf of the same size. The list
+ * never holds more than RECYCLE_KEEP results' worth of memory; after the
+ * executable is freed, returned buffers are freed at once. */
+#define RECYCLE_MIN (64u << 10)
+#define RECYCLE_KEEP 4
+
+struct _Recycler {
+  gint      ref;           /* atomic: the executable and every buffer out */
+  GMutex    lock;
+  GPtrArray *free_list;    /* Block */
+  gsize     free_bytes;
+  gsize     result_bytes;  /* the largest result of one execution so far */
+  gboolean  closed;        /* the executable is gone */
+};
+
+typedef struct {
+  Recycler *rc;
+  gsize     bytes;
+  guint8   *mem;           /* 64-byte aligned */
+} Block;
+
+static Recycler *
+recycler_new (void)
+{
+  Recycler *rc = g_new0 (Recycler, 1);
+  rc->ref = 1;
+  g_mutex_init (&rc->lock);
+  rc->free_list = g_ptr_array_new ();
+  return rc;
+}
+
+static void
+block_free (Block *b)
+{
+  g_aligned_free (b->mem);
+  g_free (b);
+}
+
+static void
+recycler_unref (Recycler *rc)
+{
+  if (!g_atomic_int_dec_and_test (&rc->ref))
+    return;
+  for (guint k = 0; k < rc->free_list->len; k++)
+    block_free (rc->free_list->pdata[k]);
+  g_ptr_array_free (rc->free_list, TRUE);
+  g_mutex_clear (&rc->lock);
+  g_free (rc);
+}
+
+/* The executable is being freed: the free list goes, and buffers still out
+ * are freed when they come back. */
+static void
+recycler_close (Recycler *rc)
+{
+  g_mutex_lock (&rc->lock);
+  rc->closed = TRUE;
+  for (guint k = 0; k < rc->free_list->len; k++)
+    block_free (rc->free_list->pdata[k]);
+  g_ptr_array_set_size (rc->free_list, 0);
+  rc->free_bytes = 0;
+  g_mutex_unlock (&rc->lock);
+  recycler_unref (rc);
+}
+
+/* An arena cleanup: the buffer goes back to the list, or is freed. */
+static void
+block_return (gpointer data)
+{
+  Block *b = data;
+  Recycler *rc = b->rc;
+  g_mutex_lock (&rc->lock);
+  if (!rc->closed && rc->free_bytes + b->bytes <= RECYCLE_KEEP * rc->result_bytes)
+    {
+      g_ptr_array_add (rc->free_list, b);
+      rc->free_bytes += b->bytes;
+      b = NULL;
+    }
+  g_mutex_unlock (&rc->lock);
+  if (b != NULL)
+    block_free (b);
+  recycler_unref (rc);
+}
+
+/* A buffer of @bytes for a result leaf in @arena; *@fresh tells whether its
+ * pages are new (not yet mapped) or were written by an earlier execution. */
+static guint8 *
+block_take (Recycler *rc, FbArena *arena, gsize bytes, gboolean *fresh)
+{
+  Block *b = NULL;
+  g_mutex_lock (&rc->lock);
+  for (guint k = 0; k < rc->free_list->len; k++)
+    if (((Block *) rc->free_list->pdata[k])->bytes == bytes)
+      {
+        b = g_ptr_array_steal_index_fast (rc->free_list, k);
+        rc->free_bytes -= bytes;
+        break;
+      }
+  g_mutex_unlock (&rc->lock);
+  *fresh = b == NULL;
+  if (b == NULL)
+    {
+      b = g_new (Block, 1);
+      b->bytes = bytes;
+      b->mem = g_aligned_alloc (1, bytes, 64);
+      advise_huge_pages (b->mem, bytes);
+    }
+  b->rc = rc;
+  g_atomic_int_inc (&rc->ref);
+  fb_arena_add_cleanup (arena, block_return, b);
+  return b->mem;
+}
+
+/* A literal of @shape in @arena whose array data is 64-byte aligned (the
+ * generated kernels stream aligned stores). Its contents are undefined: the
+ * run writes every leaf of the result. Leaves from recycled buffers are
+ * marked in @reused (pointer set) when it is given. */
 static FbLiteral *
-new_result (FbArena *arena, FbShape *shape)
+new_result (Recycler *rc, FbArena *arena, FbShape *shape, GHashTable *reused)
 {
   FbLiteral *lit = fb_arena_new0 (arena, FbLiteral, 1);
   lit->shape = shape;
@@ -978,13 +1102,20 @@ new_result (FbArena *arena, FbShape *shape)
       lit->n_elems = shape->n_elems;
       lit->elems = fb_arena_new0 (arena, FbLiteral *, MAX (1, shape->n_elems));
       for (int i = 0; i < shape->n_elems; i++)
-        lit->elems[i] = new_result (arena, shape->elems[i]);
+        lit->elems[i] = new_result (rc, arena, shape->elems[i], reused);
       return lit;
     }
   gsize bytes = (gsize) MAX (_fb_cpu_storage_bytes (shape), 1);
+  if (rc != NULL && bytes >= RECYCLE_MIN)
+    {
+      gboolean fresh;
+      lit->data = block_take (rc, arena, bytes, &fresh);
+      if (!fresh && reused != NULL)
+        g_hash_table_add (reused, lit->data);
+      return lit;
+    }
   guint8 *p = fb_arena_alloc (arena, bytes + 64);
   lit->data = (guint8 *) (((guintptr) p + 63) & ~(guintptr) 63);
-  advise_huge_pages (lit->data, bytes);
   return lit;
 }
 
@@ -1030,7 +1161,7 @@ touch_pages (gpointer data, int64_t begin, int64_t end)
 }
 
 /* Faults in the fresh memory of the redirected leaves of 64 KiB and more
- * before the run, on every thread of the pool: the kernels then write into
+ * (not the buffers an earlier execution wrote) before the run, on every thread of the pool: the kernels then write into
  * mapped memory (and their spans measure their own work), and the kernel's
  * clearing of the new pages is shared among the threads. The memory is
  * zero already, so writing a zero into each page changes nothing. */
@@ -1041,7 +1172,7 @@ redirect_fault_in (Redirect *rd, FbCpuPool *pool)
   for (int i = 0; i < rd->n; i++)
     {
       gsize bytes = (gsize) _fb_cpu_storage_bytes (rd->leaf[i]->shape);
-      if (bytes < (64u << 10))
+      if (bytes < (64u << 10) || g_hash_table_contains (rd->reused, rd->leaf[i]->data))
         continue;
       t.data[t.n] = rd->leaf[i]->data;
       t.first[t.n + 1] = t.first[t.n] + (int64_t) ((bytes - 1) / 4096 + 1);
@@ -1058,6 +1189,7 @@ redirect_end (Redirect *rd)
   for (int i = rd->n - 1; i >= 0; i--)
     rd->leaf[i]->data = rd->saved[i];
   rd->n = 0;
+  g_clear_pointer (&rd->reused, g_hash_table_unref);
 }
 
 /* The array buffer a step of the program writes that is the value of step
@@ -1090,6 +1222,8 @@ static FbLiteral *
 redirect_begin (Program *prog, FbArena *arena, Redirect *rd)
 {
   memset (rd, 0, sizeof *rd);
+  rd->reused = g_hash_table_new (NULL, NULL);
+  Recycler *rc = prog->exe->recycler;
   int rs = -1;
   for (int s = prog->n_steps - 1; s >= 0 && rs < 0; s--)
     if (prog->steps[s].instr == prog->comp->root)
@@ -1097,9 +1231,12 @@ redirect_begin (Program *prog, FbArena *arena, Redirect *rd)
   if (rs < 0)
     return NULL;
   Step *st = &prog->steps[rs];
+  g_mutex_lock (&rc->lock);
+  rc->result_bytes = MAX (rc->result_bytes, (gsize) _fb_cpu_storage_bytes (st->instr->shape));
+  g_mutex_unlock (&rc->lock);
   if (st->out != NULL)
     {
-      FbLiteral *out = new_result (arena, fb_shape_copy (arena, st->instr->shape));
+      FbLiteral *out = new_result (rc, arena, fb_shape_copy (arena, st->instr->shape), rd->reused);
       if (!redirect_leaves (rd, st->out, out))
         {
           redirect_end (rd);
@@ -1110,7 +1247,7 @@ redirect_begin (Program *prog, FbArena *arena, Redirect *rd)
     }
   if (st->kind != STEP_TUPLE || st->instr->n_operands > REDIRECT_MAX)
     return NULL;
-  FbLiteral *out = new_result (arena, fb_shape_copy (arena, st->instr->shape));
+  FbLiteral *out = new_result (rc, arena, fb_shape_copy (arena, st->instr->shape), rd->reused);
   /* A tuple element of the result is copied from the program's buffers
    * after the run: then no leaf of a tuple may move, in case it is one of
    * them. */
@@ -1150,6 +1287,7 @@ cpu_compile (FbModule *module, const FbBackendOptions *options, GError **error)
   exe->epilogues = g_ptr_array_new_with_free_func ((GDestroyNotify) _fb_cpu_epilogue_free);
   exe->by_comp = g_hash_table_new (NULL, NULL);
   exe->pool = _fb_cpu_pool_new (options ? options->threads : 0);
+  exe->recycler = recycler_new ();
   exe->recorder = options ? options->recorder : NULL;
   if (options && options->custom_calls)
     exe->custom_calls = options->custom_calls;
@@ -1227,6 +1365,8 @@ cpu_free (FbExecutable *base)
   g_clear_pointer (&exe->shadow_comps, g_hash_table_unref);
   g_clear_pointer (&exe->shadow, fb_module_free);
   _fb_cpu_pool_free (exe->pool);
+  if (exe->recycler)
+    recycler_close (exe->recycler);
   fb_custom_call_map_free (exe->own_map);
   fb_arena_free (exe->arena);
   g_free (exe);
