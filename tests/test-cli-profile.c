@@ -19,6 +19,7 @@
 
 #include "fb-chrome-trace.h"
 #include "fb-hlo.h"
+#include "fb-throughput.h"
 #include "fb-trace.h"
 
 typedef struct {
@@ -320,6 +321,61 @@ test_profile_cpu (Fixture *fx, gconstpointer data)
   result_clear (&r);
 }
 
+static gboolean
+tiny_sgemm (double *gflops, gpointer user_data, GError **error)
+{
+  *gflops = 0.01;
+  return TRUE;
+}
+
+/* A roofline cached while the machine was busy (here: 0.01 GFLOP/s) is
+ * measured again once a kernel runs faster than it: the report and the
+ * cache then hold the new peak. */
+static void
+test_profile_stale_roofline (Fixture *fx, gconstpointer data)
+{
+  if (fx->dir == NULL)
+    return;
+  g_autofree char *cache_dir = g_build_filename (fx->dir, "cache", NULL);
+  g_autofree char *cache = g_build_filename (cache_dir, "fusebox", "roofline.json", NULL);
+  g_autoptr (GError) error = NULL;
+  FbRoofline roof;
+  g_assert_true (fb_roofline_get (&roof, cache, tiny_sgemm, NULL, TRUE, &error));
+  g_assert_no_error (error);
+  g_assert_cmpfloat (roof.peak_gflops, ==, 0.01);
+  fb_roofline_clear (&roof);
+
+  g_autofree char *model = g_build_filename (fx->dir, "wide.hlo", NULL);
+  Result r = run_cli ("gen", "mlp", "--layers", "256,256,10", "--batch", "64", "-o", model, NULL);
+  g_assert_cmpint (r.status, ==, 0);
+  result_clear (&r);
+  g_autofree char *old_cache = g_strdup (g_getenv ("XDG_CACHE_HOME"));
+  g_setenv ("XDG_CACHE_HOME", cache_dir, TRUE);
+  r = run_cli ("profile", model, "--backend", "cpu", "--steps", "2", "--top", "20", NULL);
+  if (old_cache)
+    g_setenv ("XDG_CACHE_HOME", old_cache, TRUE);
+  else
+    g_unsetenv ("XDG_CACHE_HOME");
+  g_assert_cmpint (r.status, ==, 0);
+  g_assert_nonnull (strstr (r.out, "above the cached peak of 0.01: measuring the roofline again"));
+
+  g_assert_true (fb_roofline_get (&roof, cache, NULL, NULL, FALSE, &error));
+  g_assert_no_error (error);
+  g_assert_cmpfloat (roof.peak_gflops, >, 0.5);
+  g_assert_cmpstr (roof.flops_source, ==, "sgemm");
+  fb_roofline_clear (&roof);
+
+  /* The report's roof is the new one. */
+  const char *line = g_strrstr (r.out, "\nroofline: ");
+  g_assert_nonnull (line);
+  g_assert_cmpfloat (g_ascii_strtod (line + strlen ("\nroofline: "), NULL), >, 0.5);
+  result_clear (&r);
+  g_unlink (cache);
+  g_autofree char *fusebox_dir = g_path_get_dirname (cache);
+  g_rmdir (fusebox_dir);
+  g_rmdir (cache_dir);
+}
+
 /* Kernels split across the pool: each host kernel span that handed chunks
  * to a worker starts a flow that the first such chunk ends. */
 static void
@@ -429,6 +485,7 @@ main (int argc, char **argv)
   ADD ("/cli/profile/interrupt", test_profile_interrupt);
   ADD ("/cli/profile/cpu", test_profile_cpu);
   ADD ("/cli/profile/cpu-flows", test_profile_cpu_flows);
+  ADD ("/cli/profile/stale-roofline", test_profile_stale_roofline);
   ADD ("/cli/bench/json", test_bench_json);
   return g_test_run ();
 }
