@@ -221,7 +221,6 @@ fb_roofline_get (FbRoofline *out, const char *cache_path, FbPeakFlopsFn sgemm, g
 
 typedef struct {
   FbKernelStats stats;
-  int           best_kind;     /* priority of the track kind the time comes from */
 } KernelAcc;
 
 static int
@@ -280,6 +279,7 @@ fb_throughput_compute (FbTrace *trace, const FbKernelCost *costs, guint n_costs,
                        const FbRoofline *roofline, GError **error)
 {
   g_autoptr (GHashTable) kernels = NULL;
+  g_autoptr (GHashTable) step_kind = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   g_autoptr (GHashTable) steps = NULL;
   g_autoptr (GArray) step_arr = NULL;
   FbThroughput *tp;
@@ -302,7 +302,8 @@ fb_throughput_compute (FbTrace *trace, const FbKernelCost *costs, guint n_costs,
   steps = g_hash_table_new (g_direct_hash, g_direct_equal);
   step_arr = g_array_new (FALSE, TRUE, sizeof (FbStepStats));
 
-  /* Pass 1: steps, and the best track kind of each kernel. */
+  /* Pass 1: steps, and the best track kind of each kernel in each step
+   * (key "KERNEL/STEP" -> priority + 1). */
   for (guint t = 0; t < n_tracks; t++)
     {
       const FbTrack *track = fb_trace_get_track (trace, t);
@@ -323,10 +324,19 @@ fb_throughput_compute (FbTrace *trace, const FbKernelCost *costs, guint n_costs,
                 {
                   acc = g_new0 (KernelAcc, 1);
                   acc->stats.kernel_id = s->kernel_id;
-                  acc->best_kind = 99;
                   g_hash_table_insert (kernels, g_steal_pointer (&key), acc);
                 }
-              acc->best_kind = MIN (acc->best_kind, kind_priority (track->kind));
+              /* Per step too: a kernel that ran on a worker thread alone in
+               * some step (the second of a pair of GEMMs run at once) counts
+               * there, though other steps ran it on the host thread. */
+              g_autofree char *k = kernel_key (s);
+              char *skey = g_strdup_printf ("%s/%d", k, s->step);
+              int prio = kind_priority (track->kind);
+              gpointer old = g_hash_table_lookup (step_kind, skey);
+              if (old == NULL || prio < GPOINTER_TO_INT (old) - 1)
+                g_hash_table_insert (step_kind, skey, GINT_TO_POINTER (prio + 1));
+              else
+                g_free (skey);
             }
         }
     }
@@ -336,7 +346,8 @@ fb_throughput_compute (FbTrace *trace, const FbKernelCost *costs, guint n_costs,
     g_hash_table_insert (steps, GINT_TO_POINTER (g_array_index (step_arr, FbStepStats, i).step),
                          GUINT_TO_POINTER (i + 1));
 
-  /* Pass 2: time, calls and work from the spans on each kernel's best kind. */
+  /* Pass 2: time, calls and work from the spans on each kernel's best kind
+   * in their step: the other spans are chunks of a kernel the host ran. */
   for (guint t = 0; t < n_tracks; t++)
     {
       const FbTrack *track = fb_trace_get_track (trace, t);
@@ -352,8 +363,11 @@ fb_throughput_compute (FbTrace *trace, const FbKernelCost *costs, guint n_costs,
             continue;
           key = kernel_key (s);
           acc = g_hash_table_lookup (kernels, key);
-          if (acc->best_kind != kind_priority (track->kind))
-            continue;
+          {
+            g_autofree char *skey = g_strdup_printf ("%s/%d", key, s->step);
+            if (GPOINTER_TO_INT (g_hash_table_lookup (step_kind, skey)) - 1 != kind_priority (track->kind))
+              continue;
+          }
           cost = find_cost (costs, n_costs, s);
           if (!acc->stats.name)
             acc->stats.name = g_strdup (cost && cost->name ? cost->name : s->name);

@@ -1132,6 +1132,30 @@ test_split_gemm (void)
   fb_module_free (m);
 }
 
+/* Two independent GEMMs next to each other run at the same time, one per
+ * thread. The inputs of the first die with it, and the second's output is
+ * as large as each of them: the buffers must still not share memory while
+ * both run. */
+static const char gemm_pair_hlo[] =
+  "HloModule gemm_pair\n"
+  "ENTRY e {\n"
+  "  a = f32[192,256] parameter(0)\n"
+  "  b = f32[256,192] parameter(1)\n"
+  "  c = f32[192,192] parameter(2)\n"
+  "  d = f32[192,192] parameter(3)\n"
+  "  na = f32[192,256] negate(a)\n"
+  "  eb = f32[256,192] exponential(b)\n"
+  "  s = f32[192,192] dot(na, eb), lhs_contracting_dims={1}, rhs_contracting_dims={0}\n"
+  "  t = f32[192,192] dot(c, d), lhs_contracting_dims={1}, rhs_contracting_dims={1}\n"
+  "  ROOT u = f32[192,192] subtract(s, t)\n"
+  "}\n";
+
+static void
+test_gemm_pair (void)
+{
+  check_text ("gemm_pair.hlo", gemm_pair_hlo, NULL);
+}
+
 /* A dense layer's forward and backward pass with an SGD update. */
 static const char dense_hlo[] =
   "HloModule dense\n"
@@ -1313,6 +1337,7 @@ main (int argc, char **argv)
   g_test_add_data_func ("/cpu/conv/direct", "direct", test_conv_method);
   g_test_add_func ("/cpu/conv/long-contraction", test_conv_long_contraction);
   g_test_add_func ("/cpu/gemm/split-over-threads", test_split_gemm);
+  g_test_add_func ("/cpu/gemm/pair", test_gemm_pair);
   g_test_add_func ("/cpu/gemm/repeated-execute", test_repeated_execute);
   g_test_add_func ("/cpu/execute/result-memory-reused", test_result_memory_reused);
   g_test_add_func ("/cpu/execute/result-elements-in-place", test_result_elements_in_place);

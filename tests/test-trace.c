@@ -761,6 +761,43 @@ test_throughput (void)
   }
 }
 
+/* A kernel the host runs in some steps and a worker runs alone in others
+ * (the second GEMM of a pair run at once): every call counts, from the
+ * host's span where there is one and from the worker's where not. */
+static void
+test_throughput_worker_alone (void)
+{
+  g_autoptr (FbTrace) trace = fb_trace_new ();
+  g_autoptr (GError) error = NULL;
+  guint host = fb_trace_add_track (trace, FB_TRACK_HOST_THREAD, "main", 0, -1, 1, NULL);
+  guint worker = fb_trace_add_track (trace, FB_TRACK_CPU_WORKER, "worker 1", 1, -1, 2, NULL);
+  static const FbKernelCost costs[] = { { 3, "dot.3", 1e6, 1e5 } };
+  for (int step = 1; step <= 4; step++)
+    {
+      gint64 t = step * G_GINT64_CONSTANT (10000000);
+      FbSpan s = make_span ("step", FB_SPAN_STEP, t, t + 10000000, -1, step);
+      fb_trace_add_span (trace, host, &s);
+      if (step <= 2)
+        {
+          FbSpan k = make_span ("dot.3", FB_SPAN_KERNEL, t, t + 2000000, 3, step);       /* 2 ms */
+          FbSpan chunk = make_span ("dot.3", FB_SPAN_KERNEL, t, t + 1000000, 3, step);   /* a chunk */
+          fb_trace_add_span (trace, host, &k);
+          fb_trace_add_span (trace, worker, &chunk);
+        }
+      else
+        {
+          FbSpan k = make_span ("dot.3", FB_SPAN_KERNEL, t, t + 3000000, 3, step);       /* 3 ms */
+          fb_trace_add_span (trace, worker, &k);
+        }
+    }
+  g_autoptr (FbThroughput) tp = fb_throughput_compute (trace, costs, 1, 1, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (tp->n_kernels, ==, 1);
+  g_assert_cmpuint (tp->kernels[0].calls, ==, 4);
+  g_assert_cmpint (tp->kernels[0].total_ns, ==, 10000000);
+  g_assert_cmpfloat_with_epsilon (tp->gflops, 4e6 / 40e6, 1e-12);
+}
+
 static gboolean
 fake_sgemm (double *gflops, gpointer data, GError **error)
 {
@@ -846,6 +883,7 @@ main (int argc, char **argv)
   g_test_add_func ("/profiler/recorder/counters", test_recorder_counters);
   g_test_add_func ("/profiler/memory/timeline", test_memory_timeline);
   g_test_add_func ("/profiler/throughput/synthetic", test_throughput);
+  g_test_add_func ("/profiler/throughput/worker-alone", test_throughput_worker_alone);
   g_test_add_func ("/profiler/throughput/roofline-cache", test_roofline_cache);
   return g_test_run ();
 }

@@ -55,6 +55,8 @@ typedef struct {
   FbInstr       *jit_instr;    /* the instruction the kernel is generated from when not @instr:
                                 * a rewritten fusion in the executable's shadow module */
   gboolean       out_transposed; /* a dot that stores its result transposed for its one user */
+  int            pair;         /* > 0: a later step that runs at the same time as this one, each
+                                * on one thread (see pair_gemms) */
 } Step;
 
 struct _Program {
@@ -501,6 +503,91 @@ choose_step (Exe *exe, Step *st, GPtrArray *to_jit, GError **error)
   return TRUE;
 }
 
+/* ------------------------------------------------------------ pairs */
+
+/* Two GEMMs next to each other in the schedule that do not depend on each
+ * other (a layer's weight gradient and the gradient it passes back) run at
+ * the same time, each on one thread with single-threaded BLAS, instead of
+ * one after the other split over both threads. A split GEMM packs its
+ * shared operand once per part and its parts wait for each other; a pair
+ * does neither. It pays when the two take about as long: a pair lasts as
+ * long as its larger GEMM on one thread, so the larger may be at most half
+ * as large again as the smaller, unless both are small enough to run on
+ * one thread anyway. Only with exactly two threads: with more, each GEMM
+ * would get one thread and the rest would wait. */
+#define PAIR_SMALL (2.0 * 1024 * 1024)   /* the split threshold of fb-cpu-gemm.c */
+
+/* The dot a step runs through BLAS, or NULL. */
+static const FbInstr *
+step_dot (Step *st)
+{
+  const FbInstr *p = NULL;
+  if (st->kind == STEP_DOT)
+    p = st->instr;
+  else if (st->kind == STEP_EPILOGUE)
+    p = st->ep_product ? st->ep_product : _fb_cpu_epilogue_product (st->epilogue);
+  if (p == NULL || p->opcode != FB_OP_DOT || p->n_operands != 2)
+    return NULL;
+  FbElemType t = p->shape->type;
+  return t == FB_F32 || t == FB_F64 || t == FB_BF16 || t == FB_F16 ? p : NULL;
+}
+
+/* Multiply-adds of a dot. */
+static double
+dot_work (const FbInstr *dot)
+{
+  double w = (double) fb_shape_elements (dot->shape);
+  const FbDims *c = fb_instr_dims (dot, FB_A_LHS_CONTRACTING_DIMS);
+  const FbShape *lhs = dot->operands[0]->shape;
+  for (int k = 0; c && k < c->n; k++)
+    if (c->v[k] >= 0 && c->v[k] < lhs->rank)
+      w *= (double) lhs->dims[c->v[k]];
+  return w;
+}
+
+static gboolean
+is_view_step (const Step *st)
+{
+  return st->kind == STEP_PARAM || st->kind == STEP_CONST || st->kind == STEP_ALIAS
+         || st->kind == STEP_TUPLE || st->kind == STEP_GTE;
+}
+
+/* Marks the pairs of @prog (Step.pair). Between the two steps of a pair
+ * only view steps may stand, none of which reads the first (they run
+ * before the pair), and the second may not read the first. */
+static void
+pair_gemms (Exe *exe, Program *prog)
+{
+  if (_fb_cpu_pool_threads (exe->pool) != 2)
+    return;
+  for (int s = 0; s < prog->n_steps; s++)
+    {
+      const FbInstr *a = step_dot (&prog->steps[s]);
+      if (a == NULL)
+        continue;
+      int t = s + 1;
+      gboolean reads_s = FALSE;
+      for (; t < prog->n_steps && is_view_step (&prog->steps[t]); t++)
+        for (int k = 0; k < prog->steps[t].instr->n_operands; k++)
+          reads_s |= prog->steps[t].ops[k] == s;
+      if (reads_s || t >= prog->n_steps)
+        continue;
+      const FbInstr *b = step_dot (&prog->steps[t]);
+      if (b == NULL)
+        continue;
+      gboolean independent = TRUE;
+      for (int k = 0; k < prog->steps[t].instr->n_operands; k++)
+        independent &= prog->steps[t].ops[k] != s;
+      double wa = dot_work (a), wb = dot_work (b);
+      double big = MAX (wa, wb), small = MIN (wa, wb);
+      if (!independent || !(big < PAIR_SMALL || small * 1.5 >= big))
+        continue;
+      prog->steps[s].pair = t;
+      s = t;
+    }
+}
+
+
 static Program *
 compile_computation (Exe *exe, FbComputation *comp, GError **error)
 {
@@ -599,13 +686,20 @@ compile_computation (Exe *exe, FbComputation *comp, GError **error)
       for (s = 0; s < prog->n_steps; s++)
         if (prog->steps[s].instr == comp->root)
           end[s] = G_MAXINT;
+      /* The two steps of a pair run at once: the first one's buffers and
+       * operands stay live until the second, whose output must not take
+       * their memory. */
+      pair_gemms (exe, prog);
+      for (s = 0; s < prog->n_steps; s++)
+        if (prog->steps[s].pair > 0)
+          end[s] = MAX (end[s], prog->steps[s].pair);
       for (s = prog->n_steps - 1; s >= 0; s--)
         {
           Step *st = &prog->steps[s];
           for (int k = 0; k < st->instr->n_operands; k++)
             {
               int o = st->ops[k];
-              int e = owner[s] == -1 ? end[s] : s;
+              int e = owner[s] == -1 ? end[s] : MAX (s, st->pair);
               end[o] = MAX (end[o], e);
             }
         }
@@ -906,13 +1000,76 @@ run_step_recorded (Program *prog, Step *st, FbArena *scratch, int n_args, FbLite
   return ok;
 }
 
+typedef struct {
+  Program     *prog;
+  int          s[2];
+  FbArena     *scratch;
+  int          n_args;
+  FbLiteral *const *args;
+  gboolean     record;
+  gboolean     ok[2];
+  GError      *error[2];
+} PairJob;
+
+static void
+pair_range (gpointer data, int64_t begin, int64_t end)
+{
+  PairJob *j = data;
+  for (int64_t k = begin; k < end; k++)
+    {
+      Step *st = &j->prog->steps[j->s[k]];
+      FbRecorderScope scope;
+      if (j->record)
+        fb_recorder_begin_kernel (j->prog->exe->recorder, &scope, (int) CLAMP (st->instr->id, 0, G_MAXINT),
+                                  st->instr->name, (guint) MAX (st->instr->n_prov, 0),
+                                  (const gint64 *) st->instr->prov);
+      j->ok[k] = run_step (j->prog, st, j->scratch, j->n_args, j->args, &j->error[k]);
+      if (j->record)
+        fb_recorder_end (j->prog->exe->recorder, &scope);
+    }
+}
+
+/* Steps @s and @t at once, one per thread, BLAS on one thread in each. */
+static gboolean
+run_pair (Program *prog, int s, int t, FbArena *scratch, int n_args, FbLiteral *const *args, GError **error)
+{
+  Exe *exe = prog->exe;
+  PairJob j = { prog, { s, t }, scratch, n_args, args, exe->recorder != NULL && prog->comp->is_entry,
+                { FALSE, FALSE }, { NULL, NULL } };
+  _fb_cpu_pool_blas_begin (exe->pool);
+  _fb_cpu_pool_parallel_for (exe->pool, 2, 1, pair_range, &j);
+  _fb_cpu_pool_blas_end (exe->pool);
+  for (int k = 0; k < 2; k++)
+    if (!j.ok[k])
+      {
+        g_propagate_error (error, j.error[k]);
+        g_clear_error (&j.error[1 - k]);
+        return FALSE;
+      }
+  return TRUE;
+}
+
 static FbLiteral *
 run_program (Program *prog, FbArena *scratch, int n_args, FbLiteral *const *args, GError **error)
 {
   gboolean record = prog->exe->recorder != NULL && prog->comp->is_entry;
   for (int s = 0; s < prog->n_steps; s++)
-    if (!(record ? run_step_recorded : run_step) (prog, &prog->steps[s], scratch, n_args, args, error))
-      return NULL;
+    {
+      Step *st = &prog->steps[s];
+      if (st->pair > 0)
+        {
+          /* The view steps between the two first, then both at once. */
+          for (int v = s + 1; v < st->pair; v++)
+            if (!run_step (prog, &prog->steps[v], scratch, n_args, args, error))
+              return NULL;
+          if (!run_pair (prog, s, st->pair, scratch, n_args, args, error))
+            return NULL;
+          s = st->pair;
+          continue;
+        }
+      if (!(record ? run_step_recorded : run_step) (prog, st, scratch, n_args, args, error))
+        return NULL;
+    }
   for (int s = prog->n_steps - 1; s >= 0; s--)
     if (prog->steps[s].instr == prog->comp->root)
       return prog->values[s];

@@ -31,7 +31,7 @@ struct _FbCpuPool {
 };
 
 static void
-run_chunks (FbCpuPool *pool)
+run_chunks_inner (FbCpuPool *pool)
 {
   int64_t n_chunks = (pool->n + pool->chunk - 1) / pool->chunk;
   for (;;)
@@ -42,6 +42,20 @@ run_chunks (FbCpuPool *pool)
       int64_t b = c * pool->chunk;
       pool->fn (pool->data, b, MIN (pool->n, b + pool->chunk));
     }
+}
+
+/* Set while a thread runs a chunk of a job: a parallel_for inside a chunk
+ * (the two GEMMs of a pair, each on its own thread) runs on that thread
+ * alone, and the pool counts as one thread there. */
+static __thread gboolean in_chunk;
+
+static void
+run_chunks (FbCpuPool *pool)
+{
+  gboolean outer = in_chunk;
+  in_chunk = TRUE;
+  run_chunks_inner (pool);
+  in_chunk = outer;
 }
 
 /* How long an idle thread keeps polling for the next job before it sleeps
@@ -171,7 +185,7 @@ _fb_cpu_pool_free (FbCpuPool *pool)
 int
 _fb_cpu_pool_threads (FbCpuPool *pool)
 {
-  return pool ? pool->n_threads : 1;
+  return pool && !in_chunk ? pool->n_threads : 1;
 }
 
 void
@@ -180,7 +194,7 @@ _fb_cpu_pool_parallel_for (FbCpuPool *pool, int64_t n, int64_t grain, FbCpuRange
   if (n <= 0)
     return;
   grain = MAX (grain, 1);
-  if (pool == NULL || pool->n_threads == 1 || n <= grain)
+  if (pool == NULL || pool->n_threads == 1 || n <= grain || in_chunk)
     {
       fn (data, 0, n);
       return;
@@ -219,8 +233,8 @@ _fb_cpu_pool_blas_begin (FbCpuPool *pool)
    * call, so its own threads stay asleep instead of spinning next to the
    * pool's workers. The process-wide setting is given back afterwards.
    * Without a pool, BLAS keeps its own threads. */
-  if (pool == NULL)
-    return;
+  if (pool == NULL || in_chunk)
+    return;   /* inside a chunk, the job's owner set BLAS up */
   pool->blas_saved = openblas_get_num_threads ();
   if (pool->blas_saved != 1)
     openblas_set_num_threads (1);
@@ -229,6 +243,6 @@ _fb_cpu_pool_blas_begin (FbCpuPool *pool)
 void
 _fb_cpu_pool_blas_end (FbCpuPool *pool)
 {
-  if (pool != NULL && pool->blas_saved > 1)
+  if (pool != NULL && !in_chunk && pool->blas_saved > 1)
     openblas_set_num_threads (pool->blas_saved);
 }
