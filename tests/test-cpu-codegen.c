@@ -542,22 +542,29 @@ test_input_fusions (void)
 static void
 test_horizontal_fusion (void)
 {
-  /* outputs of unrelated shapes, as horizontal fusion makes them */
+  /* outputs of unrelated shapes, as horizontal fusion makes them: a scalar,
+   * rows longer than a unit of work (9000), a pad */
   g_autofree char *text = g_strconcat (
     "HloModule m\n", add_f32,
     "fused {\n"
     "  a = f32[7,13] parameter(0)\n"
     "  b = f32[5] parameter(1)\n"
     "  c = s32[3,2,4] parameter(2)\n"
+    "  d = f32[3,9000] parameter(3)\n"
     "  e = f32[7,13] exponential(a)\n"
     "  zero = f32[] constant(0)\n"
     "  s = f32[13] reduce(a, zero), dimensions={0}, to_apply=add\n"
     "  n = f32[5] negate(b)\n"
     "  t = s32[4,3,2] transpose(c), dimensions={2,0,1}\n"
-    "  ROOT r = (f32[7,13], f32[13], f32[5], s32[4,3,2]) tuple(e, s, n, t)\n"
+    "  all = f32[] reduce(b, zero), dimensions={0}, to_apply=add\n"
+    "  nd = f32[3,9000] negate(d)\n"
+    "  p = f32[10,17] pad(a, zero), padding=1_2x1_3\n"
+    "  ROOT r = (f32[7,13], f32[13], f32[5], s32[4,3,2], f32[], f32[3,9000], f32[10,17]) tuple(e, s, n, t, all, nd, p)\n"
     "}\n"
     "ENTRY e {\n  a = f32[7,13] parameter(0)\n  b = f32[5] parameter(1)\n  c = s32[3,2,4] parameter(2)\n"
-    "  ROOT f = (f32[7,13], f32[13], f32[5], s32[4,3,2]) fusion(a, b, c), kind=kLoop, calls=fused\n}\n", NULL);
+    "  d = f32[3,9000] parameter(3)\n"
+    "  ROOT f = (f32[7,13], f32[13], f32[5], s32[4,3,2], f32[], f32[3,9000], f32[10,17]) fusion(a, b, c, d), "
+    "kind=kLoop, calls=fused\n}\n", NULL);
   check_kernel (text, NULL);
 }
 

@@ -18,8 +18,8 @@
  *           initialised, then each reduced row is folded into it, with the
  *           output dimension innermost so that the fold vectorises.
  *   split   multi-output fusions whose outputs have unrelated shapes (from
- *           horizontal fusion): the outer range runs over the elements of
- *           every output in turn, each output with its own flat loop.
+ *           horizontal fusion): the outer range runs over the rows of every
+ *           output in turn (long rows in chunks), each row an inner loop.
  *
  * In a nest whose rows are reduced and then used elementwise (layer norm,
  * softmax), the innermost loop runs in strips that first prefetch the same
@@ -489,9 +489,33 @@ emit_nest (FbEmitter *e, const Plan *p, LLVMValueRef *outs, LLVMValueRef begin, 
     }
 }
 
-/* Outputs of unrelated shapes: the outer range is every output's elements,
- * one output after the other; each output's part of [begin, end) is a flat
- * loop whose index the emitter turns into dimensions where needed. */
+/* Outputs of unrelated shapes: the outer range is every output's units,
+ * one output after the other. A unit is a row (the last dimension) of an
+ * output, or SPLIT_CHUNK elements of a longer row: each unit finds its
+ * other dimensions once and then runs an inner loop along the row, which
+ * vectorises, instead of finding every dimension of every element. */
+#define SPLIT_CHUNK 4096
+
+typedef struct {
+  int64_t width;    /* elements of a row (1 for a scalar) */
+  int64_t chunks;   /* units per row */
+  int64_t units;
+} SplitGeometry;
+
+static SplitGeometry
+split_geometry (const FbShape *s)
+{
+  SplitGeometry g = { 1, 1, 0 };
+  int64_t n = fb_shape_elements (s);
+  if (s->rank > 0)
+    g.width = s->dims[s->rank - 1];
+  if (n == 0 || g.width == 0)
+    return g;
+  g.chunks = (g.width + SPLIT_CHUNK - 1) / SPLIT_CHUNK;
+  g.units = n / g.width * g.chunks;
+  return g;
+}
+
 static void
 emit_split (FbEmitter *e, const Plan *p, LLVMValueRef *outs, LLVMValueRef begin, LLVMValueRef end)
 {
@@ -499,20 +523,49 @@ emit_split (FbEmitter *e, const Plan *p, LLVMValueRef *outs, LLVMValueRef begin,
   for (int i = 0; i < p->n_items; i++)
     {
       const Item *it = &p->items[i];
-      int64_t n = fb_shape_elements (it->shape);
-      if (n == 0)
+      const FbShape *s = it->shape;
+      SplitGeometry g = split_geometry (s);
+      if (g.units == 0)
         continue;
       LLVMValueRef off = _fb_emit_i64 (e, at);
       LLVMValueRef lo = LLVMBuildSub (e->b, begin, off, "");
       LLVMValueRef hi = LLVMBuildSub (e->b, end, off, "");
-      LLVMValueRef zero = _fb_emit_i64 (e, 0), top = _fb_emit_i64 (e, n);
+      LLVMValueRef zero = _fb_emit_i64 (e, 0), top = _fb_emit_i64 (e, g.units);
       lo = LLVMBuildSelect (e->b, LLVMBuildICmp (e->b, LLVMIntSLT, lo, zero, ""), zero, lo, "");
       hi = LLVMBuildSelect (e->b, LLVMBuildICmp (e->b, LLVMIntSGT, hi, top, ""), top, hi, "");
-      FbLoop loop;
-      _fb_emit_loop_begin (e, &loop, "part", lo, hi);
+      FbLoop unit;
+      _fb_emit_loop_begin (e, &unit, "unit", lo, hi);
+      LLVMValueRef row = unit.iv, col_lo = zero, col_hi = _fb_emit_i64 (e, g.width);
+      if (g.chunks > 1)
+        {
+          LLVMValueRef chunks = _fb_emit_i64 (e, g.chunks);
+          row = LLVMBuildUDiv (e->b, unit.iv, chunks, "");
+          col_lo = LLVMBuildNUWMul (e->b, LLVMBuildURem (e->b, unit.iv, chunks, ""), _fb_emit_i64 (e, SPLIT_CHUNK), "");
+          LLVMValueRef end_col = LLVMBuildNUWAdd (e->b, col_lo, _fb_emit_i64 (e, SPLIT_CHUNK), "");
+          col_hi = LLVMBuildSelect (e->b, LLVMBuildICmp (e->b, LLVMIntSLT, end_col, col_hi, ""), end_col, col_hi, "");
+        }
       FbIndex idx;
-      _fb_index_init (&idx, it->shape);
-      idx.linear = loop.iv;
+      _fb_index_init (&idx, s);
+      /* the row's other dimensions, last first */
+      LLVMValueRef r = row;
+      for (int d = s->rank - 2; d >= 0; d--)
+        {
+          if (d == 0)
+            idx.v[d] = r;
+          else
+            {
+              LLVMValueRef n = _fb_emit_i64 (e, s->dims[d]);
+              idx.v[d] = LLVMBuildURem (e->b, r, n, "");
+              r = LLVMBuildUDiv (e->b, r, n, "");
+            }
+        }
+      FbLoop inner;
+      _fb_emit_loop_begin (e, &inner, "row", col_lo, col_hi);
+      if (s->rank > 0)
+        idx.v[s->rank - 1] = inner.iv;
+      idx.linear = NULL;
+      LLVMValueRef linear = LLVMBuildNSWAdd (e->b, LLVMBuildNSWMul (e->b, row, _fb_emit_i64 (e, g.width), ""),
+                                             inner.iv, "");
       LLVMValueRef v;
       if (it->k >= 0)
         {
@@ -522,9 +575,10 @@ emit_split (FbEmitter *e, const Plan *p, LLVMValueRef *outs, LLVMValueRef begin,
         }
       else
         v = _fb_emit_value (e, it->instr, &idx);
-      _fb_emit_store (e, it->shape->type, outs[i], loop.iv, v);
-      _fb_emit_loop_end (e, &loop);
-      at += n;
+      _fb_emit_store (e, s->type, outs[i], linear, v);
+      _fb_emit_loop_end (e, &inner);
+      _fb_emit_loop_end (e, &unit);
+      at += g.units;
     }
 }
 
@@ -643,10 +697,14 @@ describe (const Plan *plan, FbCpuKernel *info)
     }
   else if (plan->mode == MODE_SPLIT)
     {
+      int64_t elements = 0;
       info->outer_extent = 0;
       for (int i = 0; i < plan->n_items; i++)
-        info->outer_extent += fb_shape_elements (plan->items[i].shape);
-      info->inner_elements = 1;
+        {
+          info->outer_extent += split_geometry (plan->items[i].shape).units;
+          elements += fb_shape_elements (plan->items[i].shape);
+        }
+      info->inner_elements = info->outer_extent > 0 ? MAX (1, elements / info->outer_extent) : 1;
     }
   else
     {
