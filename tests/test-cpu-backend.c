@@ -639,6 +639,50 @@ test_windows (void)
     "}\n", NULL);
 }
 
+/* Values from a few levels, with +0 and -0, so that windows hold ties:
+ * which element a max keeps, and which a select picks, shows. */
+static void
+prepare_ties (FbLiteral **args, int n_args)
+{
+  static const float levels[] = { -1.0f, -0.0f, 0.0f, 0.5f, 0.5f, 2.0f };
+  for (int64_t i = 0; i < fb_shape_elements (args[0]->shape); i++)
+    ((float *) args[0]->data)[i] = levels[(i * 7 + i / 5) % G_N_ELEMENTS (levels)];
+}
+
+static void
+test_windows_2x2 (void)
+{
+  /* The unrolled 2x2 paths: max, min and sum pools with strides 2 and 1,
+   * a plane whose last row and column no window reaches, and the max-pool
+   * gradient with GE, GT and the comparison written the other way. */
+  check_text ("windows_2x2.hlo",
+    "HloModule windows_2x2\n"
+    "mx { a = f32[] parameter(0)\n b = f32[] parameter(1)\n ROOT m = f32[] maximum(a, b) }\n"
+    "mn { a = f32[] parameter(0)\n b = f32[] parameter(1)\n ROOT m = f32[] minimum(b, a) }\n"
+    "ad { a = f32[] parameter(0)\n b = f32[] parameter(1)\n ROOT s = f32[] add(a, b) }\n"
+    "ge { a = f32[] parameter(0)\n b = f32[] parameter(1)\n ROOT c = pred[] compare(a, b), direction=GE }\n"
+    "gt { a = f32[] parameter(0)\n b = f32[] parameter(1)\n ROOT c = pred[] compare(a, b), direction=GT }\n"
+    "le { a = f32[] parameter(0)\n b = f32[] parameter(1)\n ROOT c = pred[] compare(b, a), direction=LE }\n"
+    "ENTRY e {\n"
+    "  x = f32[2,3,7,9] parameter(0)\n"
+    "  s = f32[2,3,3,4] parameter(1)\n"
+    "  ninf = f32[] constant(-inf)\n"
+    "  inf = f32[] constant(inf)\n"
+    "  zero = f32[] constant(0)\n"
+    "  a = f32[2,3,3,4] reduce-window(x, ninf), window={size=1x1x2x2 stride=1x1x2x2}, to_apply=mx\n"
+    "  b = f32[2,3,6,8] reduce-window(x, inf), window={size=1x1x2x2 stride=1x1x1x1}, to_apply=mn\n"
+    "  c = f32[2,3,3,4] reduce-window(x, zero), window={size=1x1x2x2 stride=1x1x2x2}, to_apply=ad\n"
+    "  d = f32[2,3,7,9] select-and-scatter(x, s, zero), window={size=1x1x2x2 stride=1x1x2x2}, "
+    "select=ge, scatter=ad\n"
+    "  f = f32[2,3,7,9] select-and-scatter(x, s, zero), window={size=1x1x2x2 stride=1x1x2x2}, "
+    "select=gt, scatter=ad\n"
+    "  g = f32[2,3,7,9] select-and-scatter(x, s, zero), window={size=1x1x2x2 stride=1x1x2x2}, "
+    "select=le, scatter=ad\n"
+    "  ROOT t = (f32[2,3,3,4], f32[2,3,6,8], f32[2,3,3,4], f32[2,3,7,9], f32[2,3,7,9], f32[2,3,7,9]) "
+    "tuple(a, b, c, d, f, g)\n"
+    "}\n", prepare_ties);
+}
+
 static void
 test_map (void)
 {
@@ -1330,6 +1374,7 @@ main (int argc, char **argv)
   g_test_add_func ("/cpu/runtime/triangular-solve", test_triangular_solve);
   g_test_add_func ("/cpu/runtime/map", test_map);
   g_test_add_func ("/cpu/runtime/windows", test_windows);
+  g_test_add_func ("/cpu/runtime/windows-2x2", test_windows_2x2);
   g_test_add_func ("/cpu/runtime/map-bad-result", test_map_bad_result);
   g_test_add_func ("/cpu/gemm/output-fusion-epilogue", test_output_fusion_epilogue);
   g_test_add_func ("/cpu/gemm/transposed-result", test_transposed_result);

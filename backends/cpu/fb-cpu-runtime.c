@@ -353,35 +353,94 @@ typedef struct {
 } Pool2d;
 
 /* Planes [begin, end), each output over its window clipped to the plane:
- * the same combinations in the same order as the general loop. */
-static void
-pool_2d_planes (gpointer data, int64_t begin, int64_t end)
+ * the same combinations in the same order as the general loop, in single
+ * precision (exact: a sum of two floats rounded once to float is the same
+ * whether or not it went through double first). One loop per reducer and
+ * operand order, so that nothing is decided per element. */
+static inline float
+max_xla (float x, float y)
 {
-  const Pool2d *j = data;
-  const Applier *ap = j->ap;
-  for (int64_t p = begin; p < end; p++)
+  return isnan (y) ? y : (x >= y || isnan (x)) ? x : y;
+}
+
+static inline float
+min_xla (float x, float y)
+{
+  return isnan (y) ? y : (x <= y || isnan (x)) ? x : y;
+}
+
+#define POOL_PLANES(NAME, COMBINE)                                                  \
+static void                                                                         \
+NAME (gpointer data, int64_t begin, int64_t end)                                    \
+{                                                                                   \
+  const Pool2d *j = data;                                                           \
+  const int64_t H = j->H, W = j->W, OH = j->OH, OW = j->OW;                         \
+  const int64_t sh = j->wh->stride, kh = j->wh->size, ph = j->wh->pad_lo;          \
+  const int64_t sw = j->ww->stride, kw = j->ww->size, pw = j->ww->pad_lo;          \
+  for (int64_t p = begin; p < end; p++)                                             \
+    {                                                                               \
+      const float *x = j->x + p * H * W;                                            \
+      float *y = j->y + p * OH * OW;                                                \
+      if (kh == 2 && kw == 2 && ph == 0 && pw == 0 && (OH - 1) * sh + 2 <= H       \
+          && (OW - 1) * sw + 2 <= W)                                                \
+        {                                                                           \
+          /* 2x2 windows inside the plane: the same four steps, unrolled */        \
+          for (int64_t oh = 0; oh < OH; oh++)                                       \
+            {                                                                       \
+              const float *x0 = x + oh * sh * W, *x1 = x0 + W;                      \
+              for (int64_t ow = 0; ow < OW; ow++)                                   \
+                {                                                                   \
+                  float acc = j->init, v;                                           \
+                  v = x0[ow * sw];                                                  \
+                  acc = COMBINE;                                                    \
+                  v = x0[ow * sw + 1];                                              \
+                  acc = COMBINE;                                                    \
+                  v = x1[ow * sw];                                                  \
+                  acc = COMBINE;                                                    \
+                  v = x1[ow * sw + 1];                                              \
+                  acc = COMBINE;                                                    \
+                  y[oh * OW + ow] = acc;                                            \
+                }                                                                   \
+            }                                                                       \
+          continue;                                                                 \
+        }                                                                           \
+      for (int64_t oh = 0; oh < OH; oh++)                                           \
+        {                                                                           \
+          int64_t h0 = oh * sh - ph;                                                \
+          int64_t ha = MAX (h0, 0), hb = MIN (h0 + kh, H);                          \
+          for (int64_t ow = 0; ow < OW; ow++)                                       \
+            {                                                                       \
+              int64_t w0 = ow * sw - pw;                                            \
+              int64_t wa = MAX (w0, 0), wb = MIN (w0 + kw, W);                      \
+              float acc = j->init;                                                  \
+              for (int64_t h = ha; h < hb; h++)                                     \
+                for (int64_t w = wa; w < wb; w++)                                   \
+                  {                                                                 \
+                    float v = x[h * W + w];                                         \
+                    acc = COMBINE;                                                  \
+                  }                                                                 \
+              y[oh * OW + ow] = acc;                                                \
+            }                                                                       \
+        }                                                                           \
+    }                                                                               \
+}
+
+POOL_PLANES (pool_2d_max, max_xla (acc, v))
+POOL_PLANES (pool_2d_max_swapped, max_xla (v, acc))
+POOL_PLANES (pool_2d_min, min_xla (acc, v))
+POOL_PLANES (pool_2d_min_swapped, min_xla (v, acc))
+POOL_PLANES (pool_2d_sum, acc + v)
+POOL_PLANES (pool_2d_sum_swapped, v + acc)
+
+static FbCpuRangeFn
+pool_2d_fn (const Applier *ap)
+{
+  switch (ap->fast)
     {
-      const float *x = j->x + p * j->H * j->W;
-      float *y = j->y + p * j->OH * j->OW;
-      for (int64_t oh = 0; oh < j->OH; oh++)
-        {
-          int64_t h0 = oh * j->wh->stride - j->wh->pad_lo;
-          int64_t ha = MAX (h0, 0), hb = MIN (h0 + j->wh->size, j->H);
-          for (int64_t ow = 0; ow < j->OW; ow++)
-            {
-              int64_t w0 = ow * j->ww->stride - j->ww->pad_lo;
-              int64_t wa = MAX (w0, 0), wb = MIN (w0 + j->ww->size, j->W);
-              double acc = j->init;
-              for (int64_t h = ha; h < hb; h++)
-                for (int64_t w = wa; w < wb; w++)
-                  {
-                    double v = x[h * j->W + w];
-                    double a = ap->swapped ? v : acc, b = ap->swapped ? acc : v;
-                    acc = (float) fast_apply (ap->fast, NULL, a, b);
-                  }
-              y[oh * j->OW + ow] = (float) acc;
-            }
-        }
+    case FB_OP_MAXIMUM: return ap->swapped ? pool_2d_max_swapped : pool_2d_max;
+    case FB_OP_MINIMUM: return ap->swapped ? pool_2d_min_swapped : pool_2d_min;
+    case FB_OP_ADD: return ap->swapped ? pool_2d_sum_swapped : pool_2d_sum;
+    default: return NULL;
     }
 }
 
@@ -390,56 +449,113 @@ typedef struct {
   const FbWindowDim *wh, *ww;
   const float       *x, *src;
   float             *y;
+  float              init;
   gboolean           sca_swapped;
   int64_t            H, W, SH, SW;
 } Scatter2d;
 
 /* select-and-scatter of planes [begin, end): each plane's sources only
- * reach that plane's outputs. */
-static void
-scatter_2d_planes (gpointer data, int64_t begin, int64_t end)
+ * reach that plane's outputs, so a plane is set to the initial value and
+ * then scattered into by one thread. KEEP (best, v) is the select
+ * computation: true keeps the element selected so far. */
+#define SCATTER_PLANES(NAME, KEEP)                                                  \
+static void                                                                         \
+NAME (gpointer data, int64_t begin, int64_t end)                                    \
+{                                                                                   \
+  const Scatter2d *j = data;                                                        \
+  const Applier *sel = j->sel;                                                      \
+  (void) sel;                                                                       \
+  const int64_t H = j->H, W = j->W, SH = j->SH, SW = j->SW;                         \
+  for (int64_t p = begin; p < end; p++)                                             \
+    {                                                                               \
+      const float *x = j->x + p * H * W, *src = j->src + p * SH * SW;              \
+      float *y = j->y + p * H * W;                                                  \
+      for (int64_t i = 0; i < H * W; i++)                                           \
+        y[i] = j->init;                                                             \
+      if (j->wh->size == 2 && j->ww->size == 2 && j->wh->pad_lo == 0              \
+          && j->ww->pad_lo == 0 && (SH - 1) * j->wh->stride + 2 <= H                \
+          && (SW - 1) * j->ww->stride + 2 <= W)                                     \
+        {                                                                           \
+          /* 2x2 windows inside the plane: the same four steps, unrolled */        \
+          for (int64_t sh = 0; sh < SH; sh++)                                       \
+            for (int64_t sw = 0; sw < SW; sw++)                                     \
+              {                                                                     \
+                int64_t o = sh * j->wh->stride * W + sw * j->ww->stride;            \
+                int64_t best = o;                                                   \
+                float bestv = x[o], v;                                              \
+                v = x[o + 1];                                                       \
+                if (!(KEEP))                                                        \
+                  {                                                                 \
+                    best = o + 1;                                                   \
+                    bestv = v;                                                      \
+                  }                                                                 \
+                v = x[o + W];                                                       \
+                if (!(KEEP))                                                        \
+                  {                                                                 \
+                    best = o + W;                                                   \
+                    bestv = v;                                                      \
+                  }                                                                 \
+                v = x[o + W + 1];                                                   \
+                if (!(KEEP))                                                        \
+                  best = o + W + 1;                                                 \
+                float a = y[best], b = src[sh * SW + sw];                           \
+                y[best] = j->sca_swapped ? b + a : a + b;                           \
+              }                                                                     \
+          continue;                                                                 \
+        }                                                                           \
+      for (int64_t sh = 0; sh < SH; sh++)                                           \
+        {                                                                           \
+          int64_t h0 = sh * j->wh->stride - j->wh->pad_lo;                          \
+          int64_t ha = MAX (h0, 0), hb = MIN (h0 + j->wh->size, H);                 \
+          for (int64_t sw = 0; sw < SW; sw++)                                       \
+            {                                                                       \
+              int64_t w0 = sw * j->ww->stride - j->ww->pad_lo;                      \
+              int64_t wa = MAX (w0, 0), wb = MIN (w0 + j->ww->size, W);             \
+              int64_t best = -1;                                                    \
+              float bestv = 0;                                                      \
+              for (int64_t h = ha; h < hb; h++)                                     \
+                for (int64_t w = wa; w < wb; w++)                                   \
+                  {                                                                 \
+                    int64_t off = h * W + w;                                        \
+                    float v = x[off];                                               \
+                    if (best < 0 || !(KEEP))                                        \
+                      {                                                             \
+                        best = off;                                                 \
+                        bestv = v;                                                  \
+                      }                                                             \
+                  }                                                                 \
+              if (best >= 0)                                                        \
+                {                                                                   \
+                  float a = y[best], b = src[sh * SW + sw];                         \
+                  y[best] = j->sca_swapped ? b + a : a + b;                         \
+                }                                                                   \
+            }                                                                       \
+        }                                                                           \
+    }                                                                               \
+}
+
+SCATTER_PLANES (scatter_2d_ge, bestv >= v)
+SCATTER_PLANES (scatter_2d_gt, bestv > v)
+SCATTER_PLANES (scatter_2d_le, bestv <= v)
+SCATTER_PLANES (scatter_2d_lt, bestv < v)
+SCATTER_PLANES (scatter_2d_any,
+                fast_apply (FB_OP_COMPARE, sel->direction, sel->swapped ? v : bestv, sel->swapped ? bestv : v) != 0)
+
+static FbCpuRangeFn
+scatter_2d_fn (const Applier *sel)
 {
-  const Scatter2d *j = data;
-  for (int64_t p = begin; p < end; p++)
-    {
-      const float *x = j->x + p * j->H * j->W, *src = j->src + p * j->SH * j->SW;
-      float *y = j->y + p * j->H * j->W;
-      for (int64_t sh = 0; sh < j->SH; sh++)
-        {
-          int64_t h0 = sh * j->wh->stride - j->wh->pad_lo;
-          int64_t ha = MAX (h0, 0), hb = MIN (h0 + j->wh->size, j->H);
-          for (int64_t sw = 0; sw < j->SW; sw++)
-            {
-              int64_t w0 = sw * j->ww->stride - j->ww->pad_lo;
-              int64_t wa = MAX (w0, 0), wb = MIN (w0 + j->ww->size, j->W);
-              int64_t best = -1;
-              double bestv = 0;
-              for (int64_t h = ha; h < hb; h++)
-                for (int64_t w = wa; w < wb; w++)
-                  {
-                    int64_t off = h * j->W + w;
-                    double v = x[off];
-                    if (best < 0)
-                      {
-                        best = off;
-                        bestv = v;
-                        continue;
-                      }
-                    double a = j->sel->swapped ? v : bestv, b = j->sel->swapped ? bestv : v;
-                    if (fast_apply (FB_OP_COMPARE, j->sel->direction, a, b) == 0)
-                      {
-                        best = off;
-                        bestv = v;
-                      }
-                  }
-              if (best >= 0)
-                {
-                  double a = y[best], b = src[sh * j->SW + sw];
-                  y[best] = (float) (j->sca_swapped ? b + a : a + b);
-                }
-            }
-        }
-    }
+  if (sel->swapped)
+    return scatter_2d_any;
+  const char *d = sel->direction;
+  if (strcmp (d, "GE") == 0)
+    return scatter_2d_ge;
+  if (strcmp (d, "GT") == 0)
+    return scatter_2d_gt;
+  if (strcmp (d, "LE") == 0)
+    return scatter_2d_le;
+  if (strcmp (d, "LT") == 0)
+    return scatter_2d_lt;
+  return scatter_2d_any;
 }
 
 static gboolean
@@ -471,7 +587,7 @@ rt_reduce_window (FbCpuRt *rt, const FbInstr *instr, FbLiteral *const *ops, FbLi
                    ((const float *) ops[1]->data)[0], is->dims[r - 2], is->dims[r - 1], os->dims[r - 2],
                    os->dims[r - 1] };
       int64_t planes = fb_shape_elements (is) / (j.H * j.W);
-      _fb_cpu_pool_parallel_for (rt->pool, planes, MAX (1, 16384 / MAX (j.OH * j.OW, 1)), pool_2d_planes, &j);
+      _fb_cpu_pool_parallel_for (rt->pool, planes, MAX (1, 16384 / MAX (j.OH * j.OW, 1)), pool_2d_fn (&ap), &j);
       return TRUE;
     }
   const FbShape *os = leaf (out, 0)->shape;
@@ -521,22 +637,22 @@ rt_select_and_scatter (FbCpuRt *rt, const FbInstr *instr, FbLiteral *const *ops,
     return FALSE;
   int64_t n_out = fb_shape_elements (out->shape);
   double iv = get (init, 0);
-  for (int64_t o = 0; o < n_out; o++)
-    set (out, o, iv);
-  int64_t ist[MAX_RANK], sidx[MAX_RANK] = { 0 }, n_src = fb_shape_elements (source->shape);
-  _fb_cpu_strides (is, ist);
   int r = is->rank;
   if (is->type == FB_F32 && out->shape->type == FB_F32 && source->shape->type == FB_F32 && is_pool_2d (is, w)
       && is->dims[r - 2] * is->dims[r - 1] > 0 && sel.fast == FB_OP_COMPARE && sca.fast == FB_OP_ADD)
     {
       /* The max-pool gradient, plane by plane. */
       Scatter2d j = { &sel, &w[r - 2], &w[r - 1], (const float *) operand->data, (const float *) source->data,
-                      (float *) out->data, sca.swapped, is->dims[r - 2], is->dims[r - 1],
+                      (float *) out->data, (float) iv, sca.swapped, is->dims[r - 2], is->dims[r - 1],
                       source->shape->dims[r - 2], source->shape->dims[r - 1] };
       int64_t planes = fb_shape_elements (is) / (j.H * j.W);
-      _fb_cpu_pool_parallel_for (rt->pool, planes, MAX (1, 16384 / MAX (j.SH * j.SW, 1)), scatter_2d_planes, &j);
+      _fb_cpu_pool_parallel_for (rt->pool, planes, MAX (1, 16384 / MAX (j.H * j.W, 1)), scatter_2d_fn (&sel), &j);
       return TRUE;
     }
+  for (int64_t o = 0; o < n_out; o++)
+    set (out, o, iv);
+  int64_t ist[MAX_RANK], sidx[MAX_RANK] = { 0 }, n_src = fb_shape_elements (source->shape);
+  _fb_cpu_strides (is, ist);
   for (int64_t s = 0; s < n_src; s++)
     {
       int64_t widx[MAX_RANK] = { 0 }, best = -1;
