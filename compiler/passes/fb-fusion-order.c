@@ -13,6 +13,52 @@
 #include "fb-fusion-private.h"
 
 
+/* _fb_fusion_reaches in an order with operands first: a walk forward from
+ * @from and one backward from @to, taking turns, within the stretch
+ * between them; there is a way exactly when they meet, and whichever has
+ * less to see settles a "no" alone. */
+static gboolean
+reaches_between (FbInstr *from, FbInstr *to)
+{
+  FbComputation *comp = to->parent;
+  gintptr lo = _fb_fusion_position (from), hi = _fb_fusion_position (to);
+  guint64 fw = fb_instr_walk_begin (2), bw = fw + 1;
+  g_autoptr (GPtrArray) fs = g_ptr_array_new ();
+  g_autoptr (GPtrArray) bs = g_ptr_array_new ();
+  from->walk = fw;
+  to->walk = bw;
+  g_ptr_array_add (fs, from);
+  g_ptr_array_add (bs, to);
+  while (fs->len > 0 && bs->len > 0)
+    {
+      FbInstr *x = g_ptr_array_steal_index_fast (fs, fs->len - 1);
+      for (int u = 0; u < x->n_users; u++)
+        {
+          FbInstr *y = x->users[u];
+          if (y->walk == bw)
+            return TRUE;
+          if (y->walk == fw || y->parent != comp || _fb_fusion_position (y) > hi)
+            continue;
+          y->walk = fw;
+          g_ptr_array_add (fs, y);
+        }
+      FbInstr *z = g_ptr_array_steal_index_fast (bs, bs->len - 1);
+      for (int i = 0; i < z->n_operands; i++)
+        {
+          FbInstr *o = z->operands[i];
+          if (o == NULL)
+            continue;
+          if (o->walk == fw)
+            return TRUE;
+          if (o->walk == bw || o->parent != comp || _fb_fusion_position (o) < lo)
+            continue;
+          o->walk = bw;
+          g_ptr_array_add (bs, o);
+        }
+    }
+  return FALSE;
+}
+
 gboolean
 _fb_fusion_reaches (FbInstr *from, FbInstr *to)
 {
@@ -28,6 +74,8 @@ _fb_fusion_reaches (FbInstr *from, FbInstr *to)
   gintptr limit = bounded ? _fb_fusion_position (to) : 0;
   if (bounded && _fb_fusion_position (from) > limit)
     return FALSE;
+  if (bounded)
+    return reaches_between (from, to);
   g_autoptr (GHashTable) seen = g_hash_table_new (NULL, NULL);
   g_autoptr (GPtrArray) stack = g_ptr_array_new ();
   g_ptr_array_add (stack, from);
@@ -51,15 +99,102 @@ _fb_fusion_reaches (FbInstr *from, FbInstr *to)
   return FALSE;
 }
 
+/* Labels by instruction id for FbFusionRelated, kept per thread so that a
+ * group asked about many times does not pay for a set per group: ids are
+ * small positive numbers, a label is valid in the round that set it, and a
+ * new group starts a new round. One group at a time uses them; another
+ * alive meanwhile, and ids out of range, use hash tables. */
+#define LABELS_DENSE_MAX ((int64_t) 1 << 24)
+
+typedef struct {
+  guint32         *round;      /* per id */
+  const FbInstr  **who;        /* per id: the instruction labelled (ids may repeat across computations) */
+  gint32          *below;      /* per id: 1 + the first member it depends on */
+  gint32          *above;      /* per id: 1 + the first member that depends on it */
+  int64_t          n;
+  guint32          current;
+  FbFusionRelated *user;       /* the group using them, or NULL */
+} Labels;
+
+static void
+labels_free (Labels *l)
+{
+  g_free (l->round);
+  g_free (l->who);
+  g_free (l->below);
+  g_free (l->above);
+  g_free (l);
+}
+
+static GPrivate labels_private = G_PRIVATE_INIT ((GDestroyNotify) labels_free);
+
 struct _FbFusionRelated {
   FbComputation *comp;
   gboolean       bounded;   /* positions in an order with operands first */
   gintptr        lo, hi;    /* of the candidates */
   GPtrArray     *group;
   GHashTable    *index;     /* member -> its first index + 1 */
+  Labels        *labels;    /* the dense labels, when this group has them */
   GHashTable    *below;     /* instr -> 1 + the first member it depends on */
   GHashTable    *above;     /* instr -> 1 + the first member that depends on it */
+  /* The walks run when a question needs them, member after member, down
+   * ([1]) and up ([0]): the members whose walk is over, and the stack of
+   * the walk under way (of member @done), which a question may leave
+   * half done once it has its answer. */
+  guint          done[2];
+  GPtrArray     *stack[2];
+  gboolean       running[2];
 };
+
+/* The label of @y below (@down) or above, 0 when none. */
+static int
+label_get (FbFusionRelated *rel, const FbInstr *y, gboolean down)
+{
+  Labels *l = rel->labels;
+  if (l != NULL && y->id >= 0 && y->id < LABELS_DENSE_MAX)
+    {
+      if (y->id >= l->n || l->round[y->id] != l->current)
+        return 0;
+      if (l->who[y->id] == y)
+        return down ? l->below[y->id] : l->above[y->id];
+    }
+  return GPOINTER_TO_INT (g_hash_table_lookup (down ? rel->below : rel->above, y));
+}
+
+static void
+label_set (FbFusionRelated *rel, const FbInstr *y, gboolean down, int label)
+{
+  Labels *l = rel->labels;
+  if (l != NULL && y->id >= 0 && y->id < LABELS_DENSE_MAX)
+    {
+      if (y->id >= l->n)
+        {
+          int64_t n = MIN (MAX (MAX (l->n * 2, y->id + 1), 4096), LABELS_DENSE_MAX);
+          l->round = g_renew (guint32, l->round, n);
+          l->who = g_renew (const FbInstr *, l->who, n);
+          l->below = g_renew (gint32, l->below, n);
+          l->above = g_renew (gint32, l->above, n);
+          memset (l->round + l->n, 0, sizeof (guint32) * (n - l->n));
+          l->n = n;
+        }
+      if (l->round[y->id] != l->current)
+        {
+          l->round[y->id] = l->current;
+          l->who[y->id] = y;
+          l->below[y->id] = 0;
+          l->above[y->id] = 0;
+        }
+      if (l->who[y->id] == y)
+        {
+          if (down)
+            l->below[y->id] = label;
+          else
+            l->above[y->id] = label;
+          return;
+        }
+    }
+  g_hash_table_insert (down ? rel->below : rel->above, (gpointer) y, GINT_TO_POINTER (label));
+}
 
 FbFusionRelated *
 _fb_fusion_related_new (FbComputation *comp, FbInstr *const *candidates, int n)
@@ -70,6 +205,8 @@ _fb_fusion_related_new (FbComputation *comp, FbInstr *const *candidates, int n)
   rel->index = g_hash_table_new (NULL, NULL);
   rel->below = g_hash_table_new (NULL, NULL);
   rel->above = g_hash_table_new (NULL, NULL);
+  rel->stack[0] = g_ptr_array_new ();
+  rel->stack[1] = g_ptr_array_new ();
   rel->bounded = _fb_fusion_pass_state () != NULL;
   for (int k = 0; k < n && rel->bounded; k++)
     rel->bounded = candidates[k]->parent == comp;
@@ -85,6 +222,22 @@ _fb_fusion_related_new (FbComputation *comp, FbInstr *const *candidates, int n)
       rel->lo = MIN (rel->lo, _fb_fusion_position (candidates[k]));
       rel->hi = MAX (rel->hi, _fb_fusion_position (candidates[k]));
     }
+  Labels *l = g_private_get (&labels_private);
+  if (l == NULL)
+    {
+      l = g_new0 (Labels, 1);
+      g_private_set (&labels_private, l);
+    }
+  if (rel->bounded && l->user == NULL)
+    {
+      if (++l->current == 0)
+        {
+          memset (l->round, 0, sizeof (guint32) * l->n);
+          l->current = 1;
+        }
+      l->user = rel;
+      rel->labels = l;
+    }
   return rel;
 }
 
@@ -93,36 +246,54 @@ _fb_fusion_related_free (FbFusionRelated *rel)
 {
   if (rel == NULL)
     return;
+  if (rel->labels != NULL)
+    rel->labels->user = NULL;
   g_ptr_array_unref (rel->group);
   g_hash_table_unref (rel->index);
   g_hash_table_unref (rel->below);
   g_hash_table_unref (rel->above);
+  g_ptr_array_unref (rel->stack[0]);
+  g_ptr_array_unref (rel->stack[1]);
   g_free (rel);
 }
 
-/* Labels with @label everything reachable from @m along users (@down) or
- * operands within the bounds that has no label yet. What a labelled
- * instruction reaches is labelled already, with the same or an earlier
- * member, so the walk stops there. */
+/* Labels with 1 + its index everything reachable from a member along
+ * users (@down) or operands within the bounds that has no label yet, one
+ * member after the other. What a labelled instruction reaches is labelled
+ * already, with the same or an earlier member, so a walk stops there.
+ * Runs the walks up to that of member @g, and stops early once @s has a
+ * label (it cannot change any more). */
 static void
-related_walk (FbFusionRelated *rel, FbInstr *m, gboolean down, int label)
+related_walk (FbFusionRelated *rel, gboolean down, guint g, const FbInstr *s)
 {
-  GHashTable *table = down ? rel->below : rel->above;
-  g_autoptr (GPtrArray) stack = g_ptr_array_new ();
-  g_ptr_array_add (stack, m);
-  while (stack->len > 0)
+  GPtrArray *stack = rel->stack[down];
+  while (rel->done[down] <= g)
     {
-      FbInstr *x = g_ptr_array_steal_index_fast (stack, stack->len - 1);
-      int n = down ? x->n_users : x->n_operands;
-      for (int k = 0; k < n; k++)
+      int label = rel->done[down] + 1;
+      if (!rel->running[down])
         {
-          FbInstr *y = down ? x->users[k] : x->operands[k];
-          if (y == NULL || y->parent != rel->comp || (down ? _fb_fusion_position (y) > rel->hi : _fb_fusion_position (y) < rel->lo)
-              || g_hash_table_contains (table, y))
-            continue;
-          g_hash_table_insert (table, y, GINT_TO_POINTER (label + 1));
-          g_ptr_array_add (stack, y);
+          g_ptr_array_add (stack, g_ptr_array_index (rel->group, rel->done[down]));
+          rel->running[down] = TRUE;
         }
+      while (stack->len > 0)
+        {
+          FbInstr *x = g_ptr_array_steal_index_fast (stack, stack->len - 1);
+          int n = down ? x->n_users : x->n_operands;
+          for (int k = 0; k < n; k++)
+            {
+              FbInstr *y = down ? x->users[k] : x->operands[k];
+              if (y == NULL || y->parent != rel->comp
+                  || (down ? _fb_fusion_position (y) > rel->hi : _fb_fusion_position (y) < rel->lo)
+                  || label_get (rel, y, down) != 0)
+                continue;
+              label_set (rel, y, down, label);
+              g_ptr_array_add (stack, y);
+            }
+          if (label_get (rel, s, down) != 0)
+            return;
+        }
+      rel->running[down] = FALSE;
+      rel->done[down]++;
     }
 }
 
@@ -133,10 +304,6 @@ _fb_fusion_related_add (FbFusionRelated *rel, FbInstr *member)
   g_ptr_array_add (rel->group, member);
   if (!g_hash_table_contains (rel->index, member))
     g_hash_table_insert (rel->index, member, GINT_TO_POINTER (label + 1));
-  if (!rel->bounded)
-    return;
-  related_walk (rel, member, TRUE, label);
-  related_walk (rel, member, FALSE, label);
 }
 
 int
@@ -160,21 +327,23 @@ _fb_fusion_related_first (FbFusionRelated *rel, FbInstr *s, gboolean *s_depends)
         }
       return -1;
     }
+  /* Member by member, as far as the walks must go: the first one @s
+   * depends on (a member reaches itself) or that depends on @s. */
   int self = GPOINTER_TO_INT (g_hash_table_lookup (rel->index, s)) - 1;
-  int below = GPOINTER_TO_INT (g_hash_table_lookup (rel->below, s)) - 1;
-  int above = GPOINTER_TO_INT (g_hash_table_lookup (rel->above, s)) - 1;
-  /* A member reaches itself: it counts as @s depending on it. */
-  if (self >= 0 && (below < 0 || self < below))
-    below = self;
-  if (below >= 0 && (above < 0 || below < above))
+  for (guint g = 0; g < rel->group->len; g++)
     {
-      *s_depends = TRUE;
-      return below;
-    }
-  if (above >= 0)
-    {
-      *s_depends = FALSE;
-      return above;
+      related_walk (rel, TRUE, g, s);
+      if ((int) g == self || label_get (rel, s, TRUE) == (int) g + 1)
+        {
+          *s_depends = TRUE;
+          return g;
+        }
+      related_walk (rel, FALSE, g, s);
+      if (label_get (rel, s, FALSE) == (int) g + 1)
+        {
+          *s_depends = FALSE;
+          return g;
+        }
     }
   return -1;
 }

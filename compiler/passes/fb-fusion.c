@@ -45,20 +45,119 @@ _fb_fusion_kind_of (const FbInstr *instr)
   return FB_FUSION_LOOP;
 }
 
-/* The provenance of a fusion that keeps absorbing producers: its ids as a
- * set (the ids themselves as keys, pointers being as wide as ids where this
- * is used), and an array with room to append in place. */
+/* Marks on provenance ids, for taking unions of provenance lists without
+ * a set per list: ids are small positive numbers (fb_instr_new counts them
+ * up from 1), so a mark is a number stored at the id's index, and a new
+ * round of marking forgets every earlier mark at once. The rare id out of
+ * that range goes to a small hash set for the round. */
+#define ID_MARKS_DENSE_MAX ((int64_t) 1 << 24)
+
 typedef struct {
-  int64_t    *ids;             /* the array the fusion's prov points at */
+  guint32    *round_of;        /* per id: the last round that marked it */
+  int64_t     n;               /* ids covered by round_of */
+  guint32     round;
+  GHashTable *others;          /* ids out of range marked this round, or NULL */
+} IdMarks;
+
+static void
+id_marks_clear (IdMarks *marks)
+{
+  g_clear_pointer (&marks->round_of, g_free);
+  g_clear_pointer (&marks->others, g_hash_table_unref);
+  marks->n = 0;
+  marks->round = 0;
+}
+
+/* Forgets every mark. */
+static void
+id_marks_begin (IdMarks *marks)
+{
+  if (++marks->round == 0)
+    {
+      memset (marks->round_of, 0, sizeof (guint32) * marks->n);
+      marks->round = 1;
+    }
+  if (marks->others != NULL)
+    g_hash_table_remove_all (marks->others);
+}
+
+static gboolean id_marks_add_slow (IdMarks *marks, int64_t id);
+
+/* Marks @id; FALSE when it was marked already in this round. */
+static inline gboolean
+id_marks_add (IdMarks *marks, int64_t id)
+{
+  if (G_LIKELY (id >= 0 && id < marks->n))
+    {
+      if (marks->round_of[id] == marks->round)
+        return FALSE;
+      marks->round_of[id] = marks->round;
+      return TRUE;
+    }
+  return id_marks_add_slow (marks, id);
+}
+
+static gboolean
+id_marks_add_slow (IdMarks *marks, int64_t id)
+{
+  if (id < 0 || id >= ID_MARKS_DENSE_MAX)
+    {
+      if (marks->others == NULL)
+        marks->others = g_hash_table_new_full (g_int64_hash, g_int64_equal, g_free, NULL);
+      if (g_hash_table_contains (marks->others, &id))
+        return FALSE;
+      g_hash_table_add (marks->others, g_memdup2 (&id, sizeof id));
+      return TRUE;
+    }
+  if (id >= marks->n)
+    {
+      int64_t n = MIN (MAX (MAX (marks->n * 2, id + 1), 4096), ID_MARKS_DENSE_MAX);
+      marks->round_of = g_renew (guint32, marks->round_of, n);
+      memset (marks->round_of + marks->n, 0, sizeof (guint32) * (n - marks->n));
+      marks->n = n;
+    }
+  if (marks->round_of[id] == marks->round)
+    return FALSE;
+  marks->round_of[id] = marks->round;
+  return TRUE;
+}
+
+/* The provenance of a fusion built or grown during a pass: an array with
+ * room to append in place, and the marking round in which its ids were
+ * last all marked (still current when no other union was taken since).
+ * The array is heap memory, so that growing does not leave copies behind
+ * in the module's arena; the pass's end gives it to the arena to free
+ * (prov_of_settle). */
+typedef struct {
+  int64_t    *ids;             /* the array the fusion's prov points at, g_malloc'd */
   int         n, cap;
-  GHashTable *set;
+  guint32     round;
 } ProvOf;
 
 static void
-prov_of_free (ProvOf *p)
+prov_of_free (ProvOf *po)
 {
-  g_hash_table_unref (p->set);
-  g_free (p);
+  g_free (po->ids);
+  g_free (po);
+}
+
+/* Hands @po's array, the provenance of @fusion, over to the module's arena
+ * at its final size; a fusion no longer in a computation keeps none. */
+static void
+prov_of_settle (FbInstr *fusion, ProvOf *po)
+{
+  if (fusion->prov != po->ids)
+    return;
+  if (fusion->parent == NULL)
+    {
+      fusion->prov = NULL;
+      fusion->n_prov = 0;
+      return;
+    }
+  po->ids = g_renew (int64_t, po->ids, MAX (po->n, 1));
+  fusion->prov = po->ids;
+  fusion->n_prov = po->n;
+  fb_arena_add_cleanup (fusion->parent->module->arena, g_free, g_steal_pointer (&po->ids));
 }
 
 typedef struct {
@@ -67,6 +166,13 @@ typedef struct {
   FbInstr *reduce;             /* its first reduce, or NULL */
 } ReduceOf;
 
+/* The pass state with what only this file uses. */
+typedef struct {
+  PassState st;
+  IdMarks   marks;
+  gboolean  settled;   /* provenance moved into the arena by _fb_fusion_pass_end */
+} PassStateFull;
+
 static void
 pass_state_free (PassState *st)
 {
@@ -74,7 +180,17 @@ pass_state_free (PassState *st)
   g_hash_table_unref (st->comp_names);
   g_hash_table_unref (st->names);
   g_hash_table_unref (st->reduces);
+  if (!((PassStateFull *) st)->settled)
+    {
+      /* A pass that did not end may have left fusions reading these. */
+      GHashTableIter it;
+      gpointer po;
+      g_hash_table_iter_init (&it, st->provs);
+      while (g_hash_table_iter_next (&it, NULL, &po))
+        ((ProvOf *) po)->ids = NULL;
+    }
   g_hash_table_unref (st->provs);
+  id_marks_clear (&((PassStateFull *) st)->marks);
   g_free (st);
 }
 
@@ -124,7 +240,8 @@ comp_name_count (PassState *st, const char *name, int delta)
 void
 _fb_fusion_pass_begin (FbModule *module)
 {
-  PassState *st = g_new0 (PassState, 1);
+  PassStateFull *full = g_new0 (PassStateFull, 1);
+  PassState *st = &full->st;
   st->shared = find_shared (module);
   st->comp_names = g_hash_table_new (g_str_hash, g_str_equal);
   st->names = g_hash_table_new (g_str_hash, g_str_equal);
@@ -138,6 +255,16 @@ _fb_fusion_pass_begin (FbModule *module)
 void
 _fb_fusion_pass_end (void)
 {
+  PassState *st = g_private_get (&pass_state);
+  if (st != NULL)
+    {
+      GHashTableIter it;
+      gpointer fusion, po;
+      g_hash_table_iter_init (&it, st->provs);
+      while (g_hash_table_iter_next (&it, &fusion, &po))
+        prov_of_settle (fusion, po);
+      ((PassStateFull *) st)->settled = TRUE;
+    }
   g_private_replace (&pass_state, NULL);
 }
 
@@ -736,34 +863,40 @@ path_still_closes (FbFusionPlan *plan, GPtrArray *path)
 {
   _fb_fusion_ensure_numbered (plan->comp);
   gintptr last = plan_last (plan);
+  /* Members (not duplicates) carry walk number @member. */
+  guint64 member = fb_instr_walk_begin (1);
+  for (guint k = 0; k < plan->members->len; k++)
+    {
+      FbInstr *m = g_ptr_array_index (plan->members, k);
+      if (member_kind (plan, m) == MEMBER)
+        m->walk = member;
+    }
   for (guint k = 0; k < path->len; k++)
     {
       FbInstr *x = g_ptr_array_index (path, k);
-      if (x->parent != plan->comp || _fb_fusion_position (x) > last || member_kind (plan, x) == MEMBER)
+      if (x->parent != plan->comp || _fb_fusion_position (x) > last || x->walk == member)
         return FALSE;
     }
+  /* Each step of the way is an operand edge: from a member, along the
+   * path, back into a member. */
   FbInstr *head = g_ptr_array_index (path, 0);
   gboolean from_member = FALSE;
-  for (guint k = 0; k < plan->members->len && !from_member; k++)
-    {
-      FbInstr *m = g_ptr_array_index (plan->members, k);
-      for (int u = 0; u < m->n_users && !from_member && member_kind (plan, m) == MEMBER; u++)
-        from_member = m->users[u] == head;
-    }
+  for (int i = 0; i < head->n_operands && !from_member; i++)
+    from_member = head->operands[i] != NULL && head->operands[i]->walk == member;
   if (!from_member)
     return FALSE;
   for (guint k = 0; k + 1 < path->len; k++)
     {
       FbInstr *x = g_ptr_array_index (path, k), *next = g_ptr_array_index (path, k + 1);
       gboolean linked = FALSE;
-      for (int u = 0; u < x->n_users && !linked; u++)
-        linked = x->users[u] == next;
+      for (int i = 0; i < next->n_operands && !linked; i++)
+        linked = next->operands[i] == x;
       if (!linked)
         return FALSE;
     }
   FbInstr *tail = g_ptr_array_index (path, path->len - 1);
   for (int u = 0; u < tail->n_users; u++)
-    if (member_kind (plan, tail->users[u]) == MEMBER)
+    if (tail->users[u]->walk == member)
       return TRUE;
   return FALSE;
 }
@@ -825,10 +958,42 @@ plan_is_convex (FbFusionPlan *plan, FbInstr **via, GPtrArray *path)
             }
         }
     }
+  /* In an order with operands first, a way back ends at an outside operand
+   * of a member that stands at or after the first outside user and can be
+   * reached: itself such a user, or reading something at or after it.
+   * Nothing after the last of those leads back, so the walk stops there;
+   * what it skips could not have changed the way it finds. */
+  gintptr bound = last;
+  if (_fb_fusion_positions_topological (plan->comp))
+    {
+      bound = G_MINSSIZE;
+      for (guint k = 0; k < plan->members->len; k++)
+        {
+          FbInstr *m = g_ptr_array_index (plan->members, k);
+          if (m->walk != member)
+            continue;
+          for (int i = 0; i < m->n_operands; i++)
+            {
+              FbInstr *o = m->operands[i];
+              if (o == NULL || o->walk == member || o->parent != plan->comp || _fb_fusion_position (o) < first_user
+                  || _fb_fusion_position (o) <= bound)
+                continue;
+              gboolean reachable = o->walk == seen;
+              for (int j = 0; j < o->n_operands && !reachable; j++)
+                reachable = o->operands[j] && o->operands[j]->parent == plan->comp
+                            && _fb_fusion_position (o->operands[j]) >= first_user;
+              if (reachable)
+                bound = _fb_fusion_position (o);
+            }
+        }
+      if (bound == G_MINSSIZE)
+        return TRUE;
+      bound = MIN (bound, last);
+    }
   while (stack->len > 0)
     {
       FbInstr *x = g_ptr_array_steal_index_fast (stack, stack->len - 1);
-      if (x->parent != plan->comp || _fb_fusion_position (x) > last)
+      if (x->parent != plan->comp || _fb_fusion_position (x) > bound)
         continue;
       for (int u = 0; u < x->n_users; u++)
         {
@@ -842,9 +1007,15 @@ plan_is_convex (FbFusionPlan *plan, FbInstr **via, GPtrArray *path)
                   g_ptr_array_set_size (path, 0);
                   for (FbInstr *w = x;; w = w->walk_from)
                     {
-                      g_ptr_array_insert (path, 0, w);
+                      g_ptr_array_add (path, w);
                       if (w->walk_from == w)
                         break;
+                    }
+                  for (guint a = 0, b = path->len - 1; a < b; a++, b--)
+                    {
+                      gpointer t = path->pdata[a];
+                      path->pdata[a] = path->pdata[b];
+                      path->pdata[b] = t;
                     }
                 }
               return FALSE;
@@ -939,9 +1110,17 @@ copy_instr (FbComputation *comp, FbInstr *before, FbInstr *src, FbInstr **ops, c
   c->literal_elided = src->literal_elided;
   c->opcode_suffix = src->opcode_suffix;
   c->loc = src->loc;
-  if (src->n_prov > 0)
+  if (src->n_prov > 0 && src->opcode == FB_OP_FUSION)
     {
       c->prov = fb_arena_memdup (arena, src->prov, sizeof (int64_t) * src->n_prov);
+      c->n_prov = src->n_prov;
+    }
+  else if (src->n_prov > 0)
+    {
+      /* The provenance of a plain instruction is never written in place
+       * (unions make new arrays), so the copy shares it: a producer cloned
+       * into many kernels may stand for thousands of originals. */
+      c->prov = src->prov;
       c->n_prov = src->n_prov;
     }
   if (keep_id)
@@ -1008,6 +1187,149 @@ fused_comp_name (FbModule *module, const char *fusion_name)
         return t;
       g_free (t);
     }
+}
+
+/* After a build in an order with operands first, the only instructions out
+ * of order are the users of @placed (the fusion and its get-tuple-elements,
+ * in order, standing together) that stand before them. Sorting the stretch
+ * from the first of those users to the last of @placed depth-first over
+ * operands, as _fb_fusion_toposort_span does, leaves every instruction where
+ * it is except @placed and what they depend on within the stretch: the
+ * walk from each such user, in order, emits the ones it still needs right
+ * before it. This makes the same moves, walking only what moves. */
+static void
+pull_forward (FbComputation *comp, FbInstr *const *placed, int n_placed)
+{
+  gintptr start = _fb_fusion_position (placed[0]), end = _fb_fusion_position (placed[n_placed - 1]);
+  guint64 late_mark = fb_instr_walk_begin (2), pulled = late_mark + 1;
+  g_autoptr (GPtrArray) late = g_ptr_array_new ();
+  for (int g = 0; g < n_placed; g++)
+    for (int u = 0; u < placed[g]->n_users; u++)
+      {
+        FbInstr *y = placed[g]->users[u];
+        if (y->parent == comp && _fb_fusion_position (y) < start && y->walk != late_mark)
+          {
+            y->walk = late_mark;
+            g_ptr_array_add (late, y);
+          }
+      }
+  g_ptr_array_sort (late, by_position);
+
+  /* Every move, decided on the positions as they stand: per late user, the
+   * instructions it pulls, then NULL. */
+  g_autoptr (GPtrArray) moves = g_ptr_array_new ();
+  g_autoptr (GPtrArray) stack = g_ptr_array_new ();
+  g_autoptr (GArray) next_op = g_array_new (FALSE, FALSE, sizeof (int));
+  for (guint l = 0; l < late->len; l++)
+    {
+      FbInstr *u = g_ptr_array_index (late, l);
+      gintptr cur = _fb_fusion_position (u);
+      int zero = 0;
+      g_ptr_array_add (stack, u);
+      g_array_append_val (next_op, zero);
+      while (stack->len > 0)
+        {
+          FbInstr *x = g_ptr_array_index (stack, stack->len - 1);
+          int *k = &g_array_index (next_op, int, next_op->len - 1);
+          if (*k < x->n_operands)
+            {
+              FbInstr *o = x->operands[(*k)++];
+              if (o != NULL && o->parent == comp && o->walk != pulled && _fb_fusion_position (o) > cur
+                  && _fb_fusion_position (o) <= end)
+                {
+                  o->walk = pulled;
+                  g_ptr_array_add (stack, o);
+                  g_array_append_val (next_op, zero);
+                }
+              continue;
+            }
+          if (x != u)
+            g_ptr_array_add (moves, x);
+          g_ptr_array_set_size (stack, stack->len - 1);
+          g_array_set_size (next_op, next_op->len - 1);
+        }
+      g_ptr_array_add (moves, u);
+    }
+
+  guint k = 0;
+  while (k < moves->len)
+    {
+      guint first = k;
+      while (k < moves->len && ((FbInstr *) g_ptr_array_index (moves, k))->walk != late_mark)
+        k++;
+      FbInstr *u = g_ptr_array_index (moves, k++);
+      if (k - 1 == first)
+        continue;
+      for (guint m = first; m < k - 1; m++)
+        fb_instr_move_before (g_ptr_array_index (moves, m), u);
+      FbInstr *head = g_ptr_array_index (moves, first);
+      _fb_fusion_place_after (comp, head->prev, (FbInstr *const *) moves->pdata + first, (int) (k - 1 - first));
+    }
+}
+
+/* @fusion left its computation during the pass: the heap array its
+ * provenance had is released now, so that later fusions reuse it, as
+ * _fb_fusion_pass_end would have at the end. */
+static void
+prov_forget (FbInstr *fusion)
+{
+  PassState *st = g_private_get (&pass_state);
+  ProvOf *po = st != NULL ? g_hash_table_lookup (st->provs, fusion) : NULL;
+  if (po == NULL)
+    return;
+  prov_of_settle (fusion, po);
+  g_hash_table_remove (st->provs, fusion);
+}
+
+/* Gives @fusion, whose provenance is empty, the distinct ids of the
+ * provenance of @members of @plan (get-tuple-elements of members aside),
+ * in order, as fb_instr_add_prov of all of them at once does. */
+static void
+union_prov (FbInstr *fusion, FbFusionPlan *plan, GPtrArray *members)
+{
+  PassState *st = g_private_get (&pass_state);
+  gsize n = 0;
+  for (guint k = 0; k < members->len; k++)
+    {
+      FbInstr *m = g_ptr_array_index (members, k);
+      if (!(m->opcode == FB_OP_GET_TUPLE_ELEMENT && is_inner_gte (plan, m)))
+        n += m->n_prov;
+    }
+  if (st == NULL || n == 0 || n > G_MAXINT / 2)
+    {
+      g_autoptr (GArray) prov = g_array_new (FALSE, FALSE, sizeof (int64_t));
+      for (guint k = 0; k < members->len; k++)
+        {
+          FbInstr *m = g_ptr_array_index (members, k);
+          if (!(m->opcode == FB_OP_GET_TUPLE_ELEMENT && is_inner_gte (plan, m)))
+            g_array_append_vals (prov, m->prov, m->n_prov);
+        }
+      fb_instr_add_prov (fusion, prov->len, (const int64_t *) prov->data);
+      return;
+    }
+  IdMarks *marks = &((PassStateFull *) st)->marks;
+  int64_t *merged = g_new (int64_t, n);
+  int total = 0;
+  id_marks_begin (marks);
+  for (guint k = 0; k < members->len; k++)
+    {
+      FbInstr *m = g_ptr_array_index (members, k);
+      if (m->opcode == FB_OP_GET_TUPLE_ELEMENT && is_inner_gte (plan, m))
+        continue;
+      for (int i = 0; i < m->n_prov; i++)
+        if (id_marks_add (marks, m->prov[i]))
+          merged[total++] = m->prov[i];
+    }
+  fusion->prov = merged;
+  fusion->n_prov = total;
+  /* The fusion may go on absorbing producers (absorb_prov): the room left
+   * and the marks just made serve it. */
+  ProvOf *po = g_new0 (ProvOf, 1);
+  po->ids = merged;
+  po->n = total;
+  po->cap = (int) n;
+  po->round = marks->round;
+  g_hash_table_insert (st->provs, fusion, po);
 }
 
 FbInstr *
@@ -1111,15 +1433,7 @@ _fb_fusion_plan_build (FbFusionPlan *plan, FbFusionKind kind)
   comp_renamed (b.fcomp, fb_arena_strdup (arena, fname));
   /* The union of the members' provenance, in member order, added at once. */
   fusion->n_prov = 0;
-  g_autoptr (GArray) prov = g_array_new (FALSE, FALSE, sizeof (int64_t));
-  for (guint k = 0; k < members->len; k++)
-    {
-      FbInstr *m = g_ptr_array_index (members, k);
-      if (m->opcode == FB_OP_GET_TUPLE_ELEMENT && is_inner_gte (plan, m))
-        continue;
-      g_array_append_vals (prov, m->prov, m->n_prov);
-    }
-  fb_instr_add_prov (fusion, prov->len, (const int64_t *) prov->data);
+  union_prov (fusion, plan, members);
 
   /* Users outside now read the fusion (or one element of it). The fusion
    * stands where the last member stood: users before that need a reorder. */
@@ -1181,6 +1495,7 @@ _fb_fusion_plan_build (FbFusionPlan *plan, FbFusionKind kind)
         FbComputation *sub = m->opcode == FB_OP_FUSION ? fb_instr_comp (m, FB_A_CALLS) : NULL;
         fb_instr_remove (m);
         m->parent = NULL;
+        prov_forget (m);
         if (sub)
           {
             comp_renamed (sub, NULL);
@@ -1204,7 +1519,10 @@ _fb_fusion_plan_build (FbFusionPlan *plan, FbFusionKind kind)
   /* In an order that had operands first, only the users that now stand
    * before the fusion are out of order: sort from the first of them to
    * the fusion's last get-tuple-element. */
-  if (reorder && was_topological && _fb_fusion_positions_topological (comp) && first_late->parent == comp)
+  if (reorder && was_topological && _fb_fusion_positions_topological (comp) && first_late->parent == comp
+      && first_late->prev != NULL)
+    pull_forward (comp, placed, n_placed);
+  else if (reorder && was_topological && _fb_fusion_positions_topological (comp) && first_late->parent == comp)
     _fb_fusion_toposort_span (comp, first_late, placed[n_placed - 1]);
   else if (reorder)
     _fb_fusion_toposort (comp);
@@ -1659,47 +1977,57 @@ static void
 absorb_prov (FbInstr *fusion, const FbInstr *p)
 {
   PassState *st = g_private_get (&pass_state);
-  if (st == NULL || sizeof (gpointer) < sizeof (int64_t))
+  if (st == NULL)
     {
       fb_instr_add_prov (fusion, p->n_prov, p->prov);
       return;
     }
-#define ID_KEY(id) ((gpointer) (guintptr) (id))
+  IdMarks *marks = &((PassStateFull *) st)->marks;
   ProvOf *po = g_hash_table_lookup (st->provs, fusion);
   if (po != NULL && (po->ids != fusion->prov || po->n != fusion->n_prov))
     {
-      g_hash_table_remove (st->provs, fusion);   /* changed elsewhere */
+      g_hash_table_remove (st->provs, fusion);   /* changed elsewhere: unused now */
       po = NULL;
     }
   if (po == NULL)
     {
       po = g_new0 (ProvOf, 1);
-      po->set = g_hash_table_new (NULL, NULL);
       po->n = fusion->n_prov;
       po->cap = MAX (16, fusion->n_prov * 2);
-      po->ids = fb_arena_new0 (fusion->parent->module->arena, int64_t, po->cap);
+      po->ids = g_new (int64_t, po->cap);
       memcpy (po->ids, fusion->prov, sizeof (int64_t) * fusion->n_prov);
-      for (int k = 0; k < fusion->n_prov; k++)
-        g_hash_table_add (po->set, ID_KEY (fusion->prov[k]));
       fusion->prov = po->ids;
       g_hash_table_insert (st->provs, fusion, po);
     }
+  if (po->round == 0 || po->round != marks->round)
+    {
+      id_marks_begin (marks);
+      for (int k = 0; k < po->n; k++)
+        id_marks_add (marks, po->ids[k]);
+      po->round = marks->round;
+    }
   for (int i = 0; i < p->n_prov; i++)
     {
-      if (!g_hash_table_add (po->set, ID_KEY (p->prov[i])))
+      if (!id_marks_add (marks, p->prov[i]))
         continue;
       if (po->n == po->cap)
         {
           po->cap *= 2;
-          int64_t *ids = fb_arena_new0 (fusion->parent->module->arena, int64_t, po->cap);
-          memcpy (ids, po->ids, sizeof (int64_t) * po->n);
-          po->ids = ids;
+          po->ids = g_renew (int64_t, po->ids, po->cap);
         }
       po->ids[po->n++] = p->prov[i];
     }
-#undef ID_KEY
   fusion->prov = po->ids;
   fusion->n_prov = po->n;
+}
+
+/* Is @x a copy of @p reading @ops? */
+static gboolean
+is_copy_of (const FbInstr *x, const FbInstr *p, FbInstr *const *ops)
+{
+  return x->opcode == p->opcode && x->n_prov == p->n_prov && x->n_operands == p->n_operands
+         && memcmp (x->prov, p->prov, sizeof (int64_t) * p->n_prov) == 0
+         && (p->n_operands == 0 || memcmp (x->operands, ops, sizeof (FbInstr *) * p->n_operands) == 0);
 }
 
 /* Moves (or, with @duplicate, copies) the plain instruction @p, an operand
@@ -1745,13 +2073,26 @@ _fb_fusion_absorb (FbInstr *fusion, FbInstr *p, gboolean duplicate)
         }
       ops[i] = fc->params[j];
     }
-  /* The same producer may already be inside, cloned for another user. */
+  /* The same producer may already be inside, cloned for another user: the
+   * first such in order. A copy reads the parameters @ops, so when @p has
+   * operands it is a user of the first, and one found among those users is
+   * the only one. */
   FbInstr *copy = NULL;
-  for (FbInstr *x = fc->first; x && copy == NULL; x = x->next)
-    if (x->opcode == p->opcode && x->n_prov == p->n_prov && x->n_operands == p->n_operands
-        && memcmp (x->prov, p->prov, sizeof (int64_t) * p->n_prov) == 0
-        && (p->n_operands == 0 || memcmp (x->operands, ops, sizeof (FbInstr *) * p->n_operands) == 0))
-      copy = x;
+  int found = 0;
+  if (p->n_operands > 0)
+    for (int u = 0; u < ops[0]->n_users; u++)
+      if (is_copy_of (ops[0]->users[u], p, ops))
+        {
+          copy = ops[0]->users[u];
+          found++;
+        }
+  if (p->n_operands == 0 || found > 1)
+    {
+      copy = NULL;
+      for (FbInstr *x = fc->first; x && copy == NULL; x = x->next)
+        if (is_copy_of (x, p, ops))
+          copy = x;
+    }
   if (copy != NULL && copy != body_first)
     fb_instr_move_before (copy, body_first);   /* it reads only parameters */
   if (copy == NULL)

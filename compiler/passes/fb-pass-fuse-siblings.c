@@ -58,7 +58,7 @@ fuse_users_of (FbPassContext *ctx, FbInstr *x, gboolean *changed)
 
   g_autoptr (GPtrArray) group = g_ptr_array_new ();
   g_autoptr (FbFusionPlan) plan = _fb_fusion_plan_new (comp);
-  g_autofree char *size = _fb_fusion_format_bytes ((double) fb_shape_bytes (x->shape));
+  g_autofree char *size = NULL;   /* of @x, for messages: made when first needed */
   FbInstr *first = g_ptr_array_index (kernels, 0);
   const FbShape *space = _fb_fusion_iteration_shape (first);
   g_ptr_array_add (group, first);
@@ -119,6 +119,8 @@ fuse_users_of (FbPassContext *ctx, FbInstr *x, gboolean *changed)
             }
         }
       FbInstr *pair[2] = { first, s };
+      if (size == NULL)
+        size = _fb_fusion_format_bytes ((double) fb_shape_bytes (x->shape));
       fb_pass_decide (ctx, FB_DECISION_REFUSED, rule, 2, pair,
                       "did not fuse siblings %%%s and %%%s, which both read %%%s (%s): %s",
                       first->name, s->name, x->name, size, why);
@@ -131,6 +133,8 @@ fuse_users_of (FbPassContext *ctx, FbInstr *x, gboolean *changed)
     if (is_input_kind (g_ptr_array_index (group, g)))
       kind = FB_FUSION_INPUT;
   g_autofree char *names = _fb_fusion_names ((FbInstr *const *) group->pdata, group->len);
+  if (size == NULL)
+    size = _fb_fusion_format_bytes ((double) fb_shape_bytes (x->shape));
   g_autofree char *xname = g_strdup (x->name);
   int n = group->len;
   FbInstr *fusion = _fb_fusion_plan_build (plan, kind);
