@@ -682,6 +682,30 @@ test_all_zoo_models (void)
     }
 }
 
+/* The refusals of one epilogue come in the order of the instructions, the
+ * same on every run (they were once in the order of a pointer table). */
+static void
+test_epilogue_refusal_order (void)
+{
+  FbModule *m = load ("epilogue-refusals.hlo");
+  static const char *const passes[] = { "fuse-epilogues", NULL };
+  FbPassContext *ctx = run_passes (m, NULL, passes);
+  int seen = 0;
+  for (guint i = 0; i < ctx->decisions->len; i++)
+    {
+      const FbDecision *d = g_ptr_array_index (ctx->decisions, i);
+      if (d->kind != FB_DECISION_REFUSED || strcmp (d->rule, "not-an-epilogue") != 0)
+        continue;
+      g_autofree char *want = g_strdup_printf ("did not fuse %%u%d into the epilogue of %%d:", seen);
+      if (!g_str_has_prefix (d->message, want))
+        g_error ("refusal %d: '%s' does not start with '%s'", seen, d->message, want);
+      seen++;
+    }
+  g_assert_cmpint (seen, ==, 10);
+  fb_pass_context_free (ctx);
+  fb_module_free (m);
+}
+
 static void
 test_every_decision_names_instructions (void)
 {
@@ -721,5 +745,6 @@ main (int argc, char **argv)
   g_test_add_func ("/compiler/fusion/horizontal/zoo-mlp-sgd", test_horizontal_zoo_mlp);
   g_test_add_func ("/compiler/fusion/all/zoo-models", test_all_zoo_models);
   g_test_add_func ("/compiler/fusion/decisions/name-instructions", test_every_decision_names_instructions);
+  g_test_add_func ("/compiler/fusion/decisions/epilogue-refusal-order", test_epilogue_refusal_order);
   return g_test_run ();
 }

@@ -10,6 +10,8 @@
  * them one kOutput fusion whose root is the last of them; values also used
  * outside (a pre-activation the backward pass needs) become extra outputs.
  */
+#include <stdlib.h>
+
 #include "fb-fusion.h"
 #include "fb-passes-private.h"
 
@@ -52,6 +54,15 @@ why_not (FbFusionPlan *plan, FbInstr *dot, FbInstr *u)
                                 o->name, dot->name);
     }
   return NULL;
+}
+
+static int
+by_id (const void *a, const void *b)
+{
+  const FbInstr *x = *(FbInstr *const *) a, *y = *(FbInstr *const *) b;
+  if (x->id != y->id)
+    return x->id < y->id ? -1 : 1;
+  return g_strcmp0 (x->name, y->name);
 }
 
 static void
@@ -112,13 +123,14 @@ fuse_epilogue (FbPassContext *ctx, FbInstr *dot, gboolean *changed)
     }
   g_clear_pointer (&limit_why, g_free);
 
-  GHashTableIter it;
-  gpointer key, value;
-  g_hash_table_iter_init (&it, refused);
-  while (g_hash_table_iter_next (&it, &key, &value))
+  /* Refusals in the order of the instructions, not of the table. */
+  guint n_refused = 0;
+  g_autofree gpointer *keys = g_hash_table_get_keys_as_array (refused, &n_refused);
+  qsort (keys, n_refused, sizeof (gpointer), by_id);
+  for (guint r = 0; r < n_refused; r++)
     {
-      FbInstr *y = key;
-      const char *why = value;
+      FbInstr *y = keys[r];
+      const char *why = g_hash_table_lookup (refused, y);
       if (*why == '\0')
         continue;
       FbInstr *pair[2] = { y, dot };
