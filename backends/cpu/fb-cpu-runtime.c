@@ -357,16 +357,21 @@ typedef struct {
  * precision (exact: a sum of two floats rounded once to float is the same
  * whether or not it went through double first). One loop per reducer and
  * operand order, so that nothing is decided per element. */
+/* maximum (x, y) as the interpreter computes it: a NaN y wins, else a NaN
+ * x, else the larger, x on a tie. Written as two selects (the first is the
+ * hardware max instruction's rule), so that no branch depends on data. */
 static inline float
 max_xla (float x, float y)
 {
-  return isnan (y) ? y : (x >= y || isnan (x)) ? x : y;
+  float r = x < y ? y : x;
+  return y != y ? y : r;
 }
 
 static inline float
 min_xla (float x, float y)
 {
-  return isnan (y) ? y : (x <= y || isnan (x)) ? x : y;
+  float r = y < x ? y : x;
+  return y != y ? y : r;
 }
 
 #define POOL_PLANES(NAME, COMBINE)                                                  \
@@ -377,6 +382,7 @@ NAME (gpointer data, int64_t begin, int64_t end)                                
   const int64_t H = j->H, W = j->W, OH = j->OH, OW = j->OW;                         \
   const int64_t sh = j->wh->stride, kh = j->wh->size, ph = j->wh->pad_lo;          \
   const int64_t sw = j->ww->stride, kw = j->ww->size, pw = j->ww->pad_lo;          \
+  const float init = j->init;   /* a local: the stores to y cannot change it */    \
   for (int64_t p = begin; p < end; p++)                                             \
     {                                                                               \
       const float *x = j->x + p * H * W;                                            \
@@ -390,7 +396,7 @@ NAME (gpointer data, int64_t begin, int64_t end)                                
               const float *x0 = x + oh * sh * W, *x1 = x0 + W;                      \
               for (int64_t ow = 0; ow < OW; ow++)                                   \
                 {                                                                   \
-                  float acc = j->init, v;                                           \
+                  float acc = init, v;                                              \
                   v = x0[ow * sw];                                                  \
                   acc = COMBINE;                                                    \
                   v = x0[ow * sw + 1];                                              \
@@ -412,7 +418,7 @@ NAME (gpointer data, int64_t begin, int64_t end)                                
             {                                                                       \
               int64_t w0 = ow * sw - pw;                                            \
               int64_t wa = MAX (w0, 0), wb = MIN (w0 + kw, W);                      \
-              float acc = j->init;                                                  \
+              float acc = init;                                                     \
               for (int64_t h = ha; h < hb; h++)                                     \
                 for (int64_t w = wa; w < wb; w++)                                   \
                   {                                                                 \
@@ -466,12 +472,16 @@ NAME (gpointer data, int64_t begin, int64_t end)                                
   const Applier *sel = j->sel;                                                      \
   (void) sel;                                                                       \
   const int64_t H = j->H, W = j->W, SH = j->SH, SW = j->SW;                         \
+  const float init = j->init;   /* a local: the stores to y cannot change it */    \
   for (int64_t p = begin; p < end; p++)                                             \
     {                                                                               \
       const float *x = j->x + p * H * W, *src = j->src + p * SH * SW;              \
       float *y = j->y + p * H * W;                                                  \
-      for (int64_t i = 0; i < H * W; i++)                                           \
-        y[i] = j->init;                                                             \
+      if (init == 0.0f && !signbit (init))                                         \
+        memset (y, 0, sizeof (float) * H * W);                                      \
+      else                                                                          \
+        for (int64_t i = 0; i < H * W; i++)                                         \
+          y[i] = init;                                                              \
       if (j->wh->size == 2 && j->ww->size == 2 && j->wh->pad_lo == 0              \
           && j->ww->pad_lo == 0 && (SH - 1) * j->wh->stride + 2 <= H                \
           && (SW - 1) * j->ww->stride + 2 <= W)                                     \
@@ -483,21 +493,18 @@ NAME (gpointer data, int64_t begin, int64_t end)                                
                 int64_t o = sh * j->wh->stride * W + sw * j->ww->stride;            \
                 int64_t best = o;                                                   \
                 float bestv = x[o], v;                                              \
+                gboolean keep;                                                      \
                 v = x[o + 1];                                                       \
-                if (!(KEEP))                                                        \
-                  {                                                                 \
-                    best = o + 1;                                                   \
-                    bestv = v;                                                      \
-                  }                                                                 \
+                keep = KEEP;                                                        \
+                best = keep ? best : o + 1;                                         \
+                bestv = keep ? bestv : v;                                           \
                 v = x[o + W];                                                       \
-                if (!(KEEP))                                                        \
-                  {                                                                 \
-                    best = o + W;                                                   \
-                    bestv = v;                                                      \
-                  }                                                                 \
+                keep = KEEP;                                                        \
+                best = keep ? best : o + W;                                         \
+                bestv = keep ? bestv : v;                                           \
                 v = x[o + W + 1];                                                   \
-                if (!(KEEP))                                                        \
-                  best = o + W + 1;                                                 \
+                keep = KEEP;                                                        \
+                best = keep ? best : o + W + 1;                                     \
                 float a = y[best], b = src[sh * SW + sw];                           \
                 y[best] = j->sca_swapped ? b + a : a + b;                           \
               }                                                                     \
