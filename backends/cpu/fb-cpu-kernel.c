@@ -503,11 +503,15 @@ typedef struct {
 } SplitGeometry;
 
 static SplitGeometry
-split_geometry (const FbShape *s)
+split_geometry (const Item *it)
 {
+  const FbShape *s = it->shape;
   SplitGeometry g = { 1, 1, 0 };
   int64_t n = fb_shape_elements (s);
-  if (s->rank > 0)
+  /* A reduction's element is a whole loop of its own: one element per
+   * unit, so that the threads share them. */
+  gboolean reduces = it->k >= 0 || it->instr->opcode == FB_OP_REDUCE;
+  if (s->rank > 0 && !reduces)
     g.width = s->dims[s->rank - 1];
   if (n == 0 || g.width == 0)
     return g;
@@ -524,7 +528,7 @@ emit_split (FbEmitter *e, const Plan *p, LLVMValueRef *outs, LLVMValueRef begin,
     {
       const Item *it = &p->items[i];
       const FbShape *s = it->shape;
-      SplitGeometry g = split_geometry (s);
+      SplitGeometry g = split_geometry (it);
       if (g.units == 0)
         continue;
       LLVMValueRef off = _fb_emit_i64 (e, at);
@@ -546,9 +550,11 @@ emit_split (FbEmitter *e, const Plan *p, LLVMValueRef *outs, LLVMValueRef begin,
         }
       FbIndex idx;
       _fb_index_init (&idx, s);
-      /* the row's other dimensions, last first */
+      /* the row's other dimensions, last first (every dimension when a
+       * row is one element) */
+      int row_dims = g.width == 1 && s->rank > 0 && s->dims[s->rank - 1] != 1 ? s->rank : s->rank - 1;
       LLVMValueRef r = row;
-      for (int d = s->rank - 2; d >= 0; d--)
+      for (int d = row_dims - 1; d >= 0; d--)
         {
           if (d == 0)
             idx.v[d] = r;
@@ -561,7 +567,7 @@ emit_split (FbEmitter *e, const Plan *p, LLVMValueRef *outs, LLVMValueRef begin,
         }
       FbLoop inner;
       _fb_emit_loop_begin (e, &inner, "row", col_lo, col_hi);
-      if (s->rank > 0)
+      if (s->rank > 0 && row_dims < s->rank)
         idx.v[s->rank - 1] = inner.iv;
       idx.linear = NULL;
       LLVMValueRef linear = LLVMBuildNSWAdd (e->b, LLVMBuildNSWMul (e->b, row, _fb_emit_i64 (e, g.width), ""),
@@ -701,7 +707,7 @@ describe (const Plan *plan, FbCpuKernel *info)
       info->outer_extent = 0;
       for (int i = 0; i < plan->n_items; i++)
         {
-          info->outer_extent += split_geometry (plan->items[i].shape).units;
+          info->outer_extent += split_geometry (&plan->items[i]).units;
           elements += fb_shape_elements (plan->items[i].shape);
         }
       info->inner_elements = info->outer_extent > 0 ? MAX (1, elements / info->outer_extent) : 1;
