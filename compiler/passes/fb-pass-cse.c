@@ -123,6 +123,11 @@ cse_run (FbModule *module, FbPassContext *ctx, gboolean *changed, GError **error
   for (int c = 0; c < module->n_comps; c++)
     {
       g_autoptr (GHashTable) seen = g_hash_table_new (instr_hash, instr_equal);
+      /* The provenance a kept instruction takes over, merged once at the
+       * end: a constant that thousands of copies merge into would
+       * otherwise copy its growing list at every merge. */
+      g_autoptr (GHashTable) taken = g_hash_table_new_full (NULL, NULL, NULL, (GDestroyNotify) g_array_unref);
+      g_autoptr (GPtrArray) takers = g_ptr_array_new ();
       FbInstr *next;
       for (FbInstr *i = module->comps[c]->first; i; i = next)
         {
@@ -158,8 +163,23 @@ cse_run (FbModule *module, FbPassContext *ctx, gboolean *changed, GError **error
             fb_pass_decide (ctx, FB_DECISION_REWRITTEN, "duplicate", 2, both,
                             "merged %%%s into %%%s: the same %s of the same operands", i->name, twin->name,
                             fb_opcode_name (i->opcode));
-          _fb_pass_replace (ctx, i, twin, NULL);
+          GArray *ids = g_hash_table_lookup (taken, twin);
+          if (ids == NULL)
+            {
+              ids = g_array_new (FALSE, FALSE, sizeof (int64_t));
+              g_hash_table_insert (taken, twin, ids);
+              g_ptr_array_add (takers, twin);
+            }
+          g_array_append_vals (ids, i->prov, i->n_prov);
+          fb_instr_replace_all_uses (i, twin);
+          _fb_pass_remove_if_dead (i, NULL);
           *changed = TRUE;
+        }
+      for (guint k = 0; k < takers->len; k++)
+        {
+          FbInstr *twin = takers->pdata[k];
+          GArray *ids = g_hash_table_lookup (taken, twin);
+          fb_instr_add_prov (twin, (int) ids->len, (const int64_t *) ids->data);
         }
     }
   return TRUE;
