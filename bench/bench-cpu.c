@@ -396,9 +396,15 @@ ln_gelu_section (const FbBackend *cpu, GError **error)
                   v->stats.kernels == 1 ? "" : "s", v->stats.bytes / 1048576);
           print_stats ("kernels (GB/s)", v->kernel_gbs, REPS, "GB/s");
           print_stats ("execute, result copy incl. (GB/s)", v->total_gbs, REPS, "GB/s");
-          double a = median (v->kernel_gbs, REPS);
-          printf ("  the kernels reach %.0f%% of the triad bandwidth (%s)\n", 100 * a / tm,
-                  a / tm >= 0.8 ? "meets the goal" : "misses the goal");
+          /* Each repetition's kernels against the triad run right after
+           * them: drift on a shared machine hits both sides of a pair. */
+          double ratio[REPS];
+          for (int r = 0; r < REPS; r++)
+            ratio[r] = triad[r] > 0 ? v->kernel_gbs[r] / triad[r] : 0;
+          double a = median (ratio, REPS);
+          printf ("  the kernels reach %.0f%% of the triad bandwidth (median of per-repetition ratios; "
+                  "medians alone: %.0f%%) (%s)\n", 100 * a, 100 * median (v->kernel_gbs, REPS) / tm,
+                  a >= 0.8 ? "meets the goal" : "misses the goal");
         }
       print_stats ("triad (GB/s)", triad, REPS, "GB/s");
     }
