@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: MIT
  *
- * Shared by fb-fusion.c and fb-fusion-order.c: the state a fusion pass
- * keeps while it runs, and positions of instructions.
+ * Shared by fb-fusion.c, fb-fusion-order.c and fb-fusion-state.c: the
+ * state a fusion pass keeps while it runs, positions of instructions, and
+ * the names and provenance a fusion gets as it is built and grown.
  */
 #pragma once
 
 #include "fb-ir.h"
+#include "fb-fusion.h"
 
 G_BEGIN_DECLS
 
@@ -43,5 +45,26 @@ gboolean _fb_fusion_positions_topological (FbComputation *comp);
 void     _fb_fusion_place_after (FbComputation *comp, FbInstr *after, FbInstr *const *instrs, int n);
 /* Re-sorts the stretch from @from to @to into operand-first order. */
 void     _fb_fusion_toposort_span (FbComputation *comp, FbInstr *from, FbInstr *to);
+
+/* Names and provenance (fb-fusion-state.c); each works outside a pass
+ * too, only more slowly. */
+/* Counts @name (a string that outlives the table) in @names, by @delta. */
+void     _fb_fusion_name_count (GHashTable *names, const char *name, int delta);
+/* Renames @comp (or with @name NULL, forgets it, when it is removed). */
+void     _fb_fusion_comp_renamed (FbComputation *comp, const char *name);
+/* A free computation name for the fused computation of @fusion_name. */
+char    *_fb_fusion_fused_comp_name (FbModule *module, const char *fusion_name);
+/* @instr was just added to @comp (@delta +1) or is about to leave it (-1). */
+void     _fb_fusion_fused_name_changed (FbComputation *comp, FbInstr *instr, int delta);
+/* @name, or @name.N when an instruction of @comp has it already. */
+char    *_fb_fusion_free_name (FbComputation *comp, const char *name);
+/* Releases the provenance @fusion kept during the pass, once it left its computation. */
+void     _fb_fusion_prov_forget (FbInstr *fusion);
+/* Gives @fusion, whose provenance is empty, the union of @members' provenance. */
+void     _fb_fusion_prov_union (FbInstr *fusion, FbFusionPlan *plan, GPtrArray *members);
+/* Adds the ids of @p's provenance that @fusion lacks, in order. */
+void     _fb_fusion_prov_absorb (FbInstr *fusion, const FbInstr *p);
+/* Is @m a get-tuple-element of a multi-output fusion in @plan? (fb-fusion.c) */
+gboolean _fb_fusion_plan_is_inner_gte (FbFusionPlan *plan, const FbInstr *m);
 
 G_END_DECLS
