@@ -953,7 +953,7 @@ pull_forward (FbComputation *comp, FbInstr *const *placed, int n_placed)
   g_ptr_array_sort (late, by_position);
 
   /* Every move, decided on the positions as they stand: per late user, the
-   * instructions it pulls, then NULL. */
+   * instructions it pulls, then the user itself (marked late_mark). */
   g_autoptr (GPtrArray) moves = g_ptr_array_new ();
   g_autoptr (GPtrArray) stack = g_ptr_array_new ();
   g_autoptr (GArray) next_op = g_array_new (FALSE, FALSE, sizeof (int));
