@@ -102,28 +102,32 @@ kernel_bytes (FbInstr *k)
   return b;
 }
 
+/* The answer of why_not_join when the reason is not wanted: a refusal,
+ * without the cost of spelling it out (most kernels ask many groups). */
+static char refused_silently[] = "";
+
 /* Why @k may not join @g (@dependent: one depends on the other), or NULL
  * when it may. With @want_why FALSE only the fact of a refusal matters:
- * the returned text is empty, not the spelled-out reason. */
+ * the answer is refused_silently, not an allocated reason. */
 static char *
 why_not_join (FbPassContext *ctx, Group *g, FbInstr *k, double k_bytes, gboolean dependent, gboolean want_why)
 {
   if (dependent)
-    return want_why ? g_strdup_printf ("it depends on the group or the group depends on it") : g_strdup ("");
+    return want_why ? g_strdup_printf ("it depends on the group or the group depends on it") : refused_silently;
   if (g->members->len >= MAX_GROUP_MEMBERS)
-    return want_why ? g_strdup_printf ("the group already holds %d kernels", MAX_GROUP_MEMBERS) : g_strdup ("");
+    return want_why ? g_strdup_printf ("the group already holds %d kernels", MAX_GROUP_MEMBERS) : refused_silently;
   double bytes = g->bytes + k_bytes;
   if (bytes > MAX_GROUP_BYTES)
     {
       if (!want_why)
-        return g_strdup ("");
+        return refused_silently;
       g_autofree char *a = _fb_fusion_format_bytes (bytes);
       g_autofree char *b = _fb_fusion_format_bytes (MAX_GROUP_BYTES);
       return g_strdup_printf ("the group would move %s, over the %s limit", a, b);
     }
   char *why = NULL;
   if (!_fb_fusion_plan_within_limits_with (g->plan, k, ctx, want_why ? &why : NULL))
-    return want_why ? why : g_strdup ("");
+    return want_why ? why : refused_silently;
   return NULL;
 }
 
@@ -313,7 +317,7 @@ fuse_class (FbPassContext *ctx, FbComputation *comp, GPtrArray *kernels, const c
               first_why = why;
               first_head = g_ptr_array_index (g->members, 0);
             }
-          else
+          else if (why != refused_silently)
             g_free (why);
         }
       if (joined)
