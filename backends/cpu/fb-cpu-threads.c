@@ -84,6 +84,11 @@ spin_while_equal (const guint64 *word, guint64 value)
     {
       if (__atomic_load_n (word, __ATOMIC_ACQUIRE) != value)
         return TRUE;
+      if ((it & 255) == 0)
+        /* Every few microseconds, let a thread that waits for this core
+         * run (on a busy machine, the one this loop waits for may be it);
+         * on an idle machine this returns at once. */
+        g_thread_yield ();
       if ((it & 127) == 0)
         {
           gint64 t = g_get_monotonic_time ();
@@ -105,6 +110,8 @@ spin_while_busy (const int *busy)
     {
       if (__atomic_load_n (busy, __ATOMIC_ACQUIRE) == 0)
         return TRUE;
+      if ((it & 255) == 0)
+        g_thread_yield ();
       if ((it & 127) == 0)
         {
           gint64 t = g_get_monotonic_time ();
