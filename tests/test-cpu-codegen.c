@@ -158,7 +158,17 @@ check_kernel_range (const char *text, const char *name, const Range *range)
             }
         }
       if (split == 0)
-        k->fn (bufs, 0, k->outer_extent);
+        {
+          /* An empty part writes nothing, wherever it lies. */
+          k->fn (bufs, 0, 0);
+          k->fn (bufs, k->outer_extent / 2, k->outer_extent / 2);
+          k->fn (bufs, k->outer_extent, k->outer_extent);
+          for (int o = 0; o < k->n_outputs; o++)
+            for (int64_t b = 0; b < fb_shape_bytes (outs[o]->shape); b++)
+              if (((guint8 *) outs[o]->data)[b] != 0x5a)
+                g_error ("%s output %d: an empty part wrote byte %" G_GINT64_FORMAT, instr->name, o, b);
+          k->fn (bufs, 0, k->outer_extent);
+        }
       else
         {
           int64_t h = k->outer_extent / 2;
@@ -543,7 +553,8 @@ static void
 test_horizontal_fusion (void)
 {
   /* outputs of unrelated shapes, as horizontal fusion makes them: a scalar,
-   * rows longer than a unit of work (9000), a pad */
+   * rows longer than a unit of work (9000), a pad, and reductions long
+   * enough to count as many units each */
   g_autofree char *text = g_strconcat (
     "HloModule m\n", add_f32,
     "fused {\n"
@@ -559,11 +570,14 @@ test_horizontal_fusion (void)
     "  all = f32[] reduce(b, zero), dimensions={0}, to_apply=add\n"
     "  nd = f32[3,9000] negate(d)\n"
     "  p = f32[10,17] pad(a, zero), padding=1_2x1_3\n"
-    "  ROOT r = (f32[7,13], f32[13], f32[5], s32[4,3,2], f32[], f32[3,9000], f32[10,17]) tuple(e, s, n, t, all, nd, p)\n"
+    "  rows = f32[3] reduce(d, zero), dimensions={1}, to_apply=add\n"
+    "  ROOT r = (f32[7,13], f32[13], f32[5], s32[4,3,2], f32[], f32[3,9000], f32[10,17], f32[3]) "
+    "tuple(e, s, n, t, all, nd, p, rows)\n"
     "}\n"
     "ENTRY e {\n  a = f32[7,13] parameter(0)\n  b = f32[5] parameter(1)\n  c = s32[3,2,4] parameter(2)\n"
     "  d = f32[3,9000] parameter(3)\n"
-    "  ROOT f = (f32[7,13], f32[13], f32[5], s32[4,3,2], f32[], f32[3,9000], f32[10,17]) fusion(a, b, c, d), "
+    "  ROOT f = (f32[7,13], f32[13], f32[5], s32[4,3,2], f32[], f32[3,9000], f32[10,17], f32[3]) "
+    "fusion(a, b, c, d), "
     "kind=kLoop, calls=fused\n}\n", NULL);
   check_kernel (text, NULL);
 }

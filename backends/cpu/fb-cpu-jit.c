@@ -28,7 +28,7 @@
 #include <string.h>
 
 /* Bump when generated code changes for the same input. */
-#define CODEGEN_VERSION "fusebox-cpu-codegen-8"
+#define CODEGEN_VERSION "fusebox-cpu-codegen-10"
 #define CACHE_MAGIC "FBK1"
 
 struct _FbCpuJit {

@@ -499,24 +499,35 @@ emit_nest (FbEmitter *e, const Plan *p, LLVMValueRef *outs, LLVMValueRef begin, 
 typedef struct {
   int64_t width;    /* elements of a row (1 for a scalar) */
   int64_t chunks;   /* units per row */
+  int64_t weight;   /* units per element of a reduction (1 otherwise) */
   int64_t units;
 } SplitGeometry;
+
+/* Reduced elements a unit of a reduction stands for: about a row's worth
+ * of work, so that the threads' even shares of the units are even shares
+ * of the work too. */
+#define SPLIT_REDUCE_UNIT 32
 
 static SplitGeometry
 split_geometry (const Item *it)
 {
   const FbShape *s = it->shape;
-  SplitGeometry g = { 1, 1, 0 };
+  SplitGeometry g = { 1, 1, 1, 0 };
   int64_t n = fb_shape_elements (s);
-  /* A reduction's element is a whole loop of its own: one element per
-   * unit, so that the threads share them. */
+  /* A reduction's element is a whole loop of its own: it counts as many
+   * units as its work, and the unit at its start computes it. */
   gboolean reduces = it->k >= 0 || it->instr->opcode == FB_OP_REDUCE;
   if (s->rank > 0 && !reduces)
     g.width = s->dims[s->rank - 1];
   if (n == 0 || g.width == 0)
     return g;
+  if (reduces && it->instr->n_operands > 0)
+    {
+      int64_t in = fb_shape_elements (it->instr->operands[0]->shape);
+      g.weight = MAX (1, in / n / SPLIT_REDUCE_UNIT);
+    }
   g.chunks = (g.width + SPLIT_CHUNK - 1) / SPLIT_CHUNK;
-  g.units = n / g.width * g.chunks;
+  g.units = n / g.width * g.chunks * g.weight;
   return g;
 }
 
@@ -537,6 +548,17 @@ emit_split (FbEmitter *e, const Plan *p, LLVMValueRef *outs, LLVMValueRef begin,
       LLVMValueRef zero = _fb_emit_i64 (e, 0), top = _fb_emit_i64 (e, g.units);
       lo = LLVMBuildSelect (e->b, LLVMBuildICmp (e->b, LLVMIntSLT, lo, zero, ""), zero, lo, "");
       hi = LLVMBuildSelect (e->b, LLVMBuildICmp (e->b, LLVMIntSGT, hi, top, ""), top, hi, "");
+      if (g.weight > 1)
+        {
+          /* The elements whose first unit lies in [lo, hi): both in [0,
+           * top] first, since a part that ends before this output's units
+           * has a negative hi, and the division is unsigned. */
+          lo = LLVMBuildSelect (e->b, LLVMBuildICmp (e->b, LLVMIntSGT, lo, top, ""), top, lo, "");
+          hi = LLVMBuildSelect (e->b, LLVMBuildICmp (e->b, LLVMIntSLT, hi, lo, ""), lo, hi, "");
+          LLVMValueRef w = _fb_emit_i64 (e, g.weight), w1 = _fb_emit_i64 (e, g.weight - 1);
+          lo = LLVMBuildUDiv (e->b, LLVMBuildNUWAdd (e->b, lo, w1, ""), w, "");
+          hi = LLVMBuildUDiv (e->b, LLVMBuildNUWAdd (e->b, hi, w1, ""), w, "");
+        }
       FbLoop unit;
       _fb_emit_loop_begin (e, &unit, "unit", lo, hi);
       LLVMValueRef row = unit.iv, col_lo = zero, col_hi = _fb_emit_i64 (e, g.width);
