@@ -501,6 +501,7 @@ typedef struct {
   int64_t chunks;   /* units per row */
   int64_t weight;   /* units per element of a reduction (1 otherwise) */
   int64_t units;
+  gboolean per_element;  /* a reduction: each element on its own, no rows */
 } SplitGeometry;
 
 /* Reduced elements a unit of a reduction stands for: about a row's worth
@@ -512,16 +513,16 @@ static SplitGeometry
 split_geometry (const Item *it)
 {
   const FbShape *s = it->shape;
-  SplitGeometry g = { 1, 1, 1, 0 };
+  SplitGeometry g = { 1, 1, 1, 0, FALSE };
   int64_t n = fb_shape_elements (s);
   /* A reduction's element is a whole loop of its own: it counts as many
    * units as its work, and the unit at its start computes it. */
-  gboolean reduces = it->k >= 0 || it->instr->opcode == FB_OP_REDUCE;
-  if (s->rank > 0 && !reduces)
+  g.per_element = it->k >= 0 || it->instr->opcode == FB_OP_REDUCE;
+  if (s->rank > 0 && !g.per_element)
     g.width = s->dims[s->rank - 1];
   if (n == 0 || g.width == 0)
     return g;
-  if (reduces && it->instr->n_operands > 0)
+  if (g.per_element && it->instr->n_operands > 0)
     {
       int64_t in = fb_shape_elements (it->instr->operands[0]->shape);
       g.weight = MAX (1, in / n / SPLIT_REDUCE_UNIT);
@@ -573,8 +574,8 @@ emit_split (FbEmitter *e, const Plan *p, LLVMValueRef *outs, LLVMValueRef begin,
       FbIndex idx;
       _fb_index_init (&idx, s);
       /* the row's other dimensions, last first (every dimension when a
-       * row is one element) */
-      int row_dims = g.width == 1 && s->rank > 0 && s->dims[s->rank - 1] != 1 ? s->rank : s->rank - 1;
+       * unit is one element) */
+      int row_dims = g.per_element ? s->rank : s->rank - 1;
       LLVMValueRef r = row;
       for (int d = row_dims - 1; d >= 0; d--)
         {
@@ -589,7 +590,7 @@ emit_split (FbEmitter *e, const Plan *p, LLVMValueRef *outs, LLVMValueRef begin,
         }
       FbLoop inner;
       _fb_emit_loop_begin (e, &inner, "row", col_lo, col_hi);
-      if (s->rank > 0 && row_dims < s->rank)
+      if (!g.per_element && s->rank > 0)
         idx.v[s->rank - 1] = inner.iv;
       idx.linear = NULL;
       LLVMValueRef linear = LLVMBuildNSWAdd (e->b, LLVMBuildNSWMul (e->b, row, _fb_emit_i64 (e, g.width), ""),

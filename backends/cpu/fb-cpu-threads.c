@@ -30,20 +30,6 @@ struct _FbCpuPool {
   int          blas_saved; /* BLAS's thread count before blas_begin */
 };
 
-static void
-run_chunks_inner (FbCpuPool *pool)
-{
-  int64_t n_chunks = (pool->n + pool->chunk - 1) / pool->chunk;
-  for (;;)
-    {
-      int64_t c = __atomic_fetch_add (&pool->next, 1, __ATOMIC_RELAXED);
-      if (c >= n_chunks)
-        break;
-      int64_t b = c * pool->chunk;
-      pool->fn (pool->data, b, MIN (pool->n, b + pool->chunk));
-    }
-}
-
 /* Set while a thread runs a chunk of a job: a parallel_for inside a chunk
  * (the two GEMMs of a pair, each on its own thread) runs on that thread
  * alone, and the pool counts as one thread there. */
@@ -54,7 +40,15 @@ run_chunks (FbCpuPool *pool)
 {
   gboolean outer = in_chunk;
   in_chunk = TRUE;
-  run_chunks_inner (pool);
+  int64_t n_chunks = (pool->n + pool->chunk - 1) / pool->chunk;
+  for (;;)
+    {
+      int64_t c = __atomic_fetch_add (&pool->next, 1, __ATOMIC_RELAXED);
+      if (c >= n_chunks)
+        break;
+      int64_t b = c * pool->chunk;
+      pool->fn (pool->data, b, MIN (pool->n, b + pool->chunk));
+    }
   in_chunk = outer;
 }
 
@@ -75,42 +69,33 @@ cpu_relax (void)
 #endif
 }
 
-/* Polls until *@word differs from @value or SPIN_US pass; TRUE when it did. */
-static gboolean
-spin_while_equal (const guint64 *word, guint64 value)
+/* What a polling thread waits for: a new job (the generation moved on
+ * from the one it saw) or the end of the current one (no worker busy). */
+static inline gboolean
+new_job (const FbCpuPool *pool, guint64 seen)
+{
+  return __atomic_load_n (&pool->generation, __ATOMIC_ACQUIRE) != seen;
+}
+
+static inline gboolean
+job_done (const FbCpuPool *pool, guint64 seen)
+{
+  return __atomic_load_n (&pool->busy, __ATOMIC_ACQUIRE) == 0;
+}
+
+/* Polls until @ready or SPIN_US pass; TRUE when it became ready. */
+static inline gboolean
+spin_until (gboolean (*ready) (const FbCpuPool *, guint64), const FbCpuPool *pool, guint64 seen)
 {
   gint64 deadline = 0;
   for (guint it = 1;; it++)
     {
-      if (__atomic_load_n (word, __ATOMIC_ACQUIRE) != value)
+      if (ready (pool, seen))
         return TRUE;
       if ((it & 255) == 0)
         /* Every few microseconds, let a thread that waits for this core
          * run (on a busy machine, the one this loop waits for may be it);
          * on an idle machine this returns at once. */
-        g_thread_yield ();
-      if ((it & 127) == 0)
-        {
-          gint64 t = g_get_monotonic_time ();
-          if (deadline == 0)
-            deadline = t + SPIN_US;
-          else if (t > deadline)
-            return FALSE;
-        }
-      cpu_relax ();
-    }
-}
-
-/* Polls until *@busy is 0 or SPIN_US pass; TRUE when it is 0. */
-static gboolean
-spin_while_busy (const int *busy)
-{
-  gint64 deadline = 0;
-  for (guint it = 1;; it++)
-    {
-      if (__atomic_load_n (busy, __ATOMIC_ACQUIRE) == 0)
-        return TRUE;
-      if ((it & 255) == 0)
         g_thread_yield ();
       if ((it & 127) == 0)
         {
@@ -132,7 +117,7 @@ worker_main (gpointer user_data)
 
   for (;;)
     {
-      spin_while_equal (&pool->generation, seen);
+      spin_until (new_job, pool, seen);
       g_mutex_lock (&pool->lock);
       while (!pool->quit && pool->generation == seen)
         {
@@ -225,7 +210,7 @@ _fb_cpu_pool_parallel_for (FbCpuPool *pool, int64_t n, int64_t grain, FbCpuRange
   run_chunks (pool);
 
   /* Poll a little for the workers' last chunks, then sleep. */
-  if (spin_while_busy (&pool->busy))
+  if (spin_until (job_done, pool, 0))
     return;
   g_mutex_lock (&pool->lock);
   while (__atomic_load_n (&pool->busy, __ATOMIC_ACQUIRE) > 0)

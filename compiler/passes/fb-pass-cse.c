@@ -127,7 +127,6 @@ cse_run (FbModule *module, FbPassContext *ctx, gboolean *changed, GError **error
        * end: a constant that thousands of copies merge into would
        * otherwise copy its growing list at every merge. */
       g_autoptr (GHashTable) taken = g_hash_table_new_full (NULL, NULL, NULL, (GDestroyNotify) g_array_unref);
-      g_autoptr (GPtrArray) takers = g_ptr_array_new ();
       FbInstr *next;
       for (FbInstr *i = module->comps[c]->first; i; i = next)
         {
@@ -168,19 +167,18 @@ cse_run (FbModule *module, FbPassContext *ctx, gboolean *changed, GError **error
             {
               ids = g_array_new (FALSE, FALSE, sizeof (int64_t));
               g_hash_table_insert (taken, twin, ids);
-              g_ptr_array_add (takers, twin);
             }
           g_array_append_vals (ids, i->prov, i->n_prov);
           fb_instr_replace_all_uses (i, twin);
           _fb_pass_remove_if_dead (i, NULL);
           *changed = TRUE;
         }
-      for (guint k = 0; k < takers->len; k++)
-        {
-          FbInstr *twin = takers->pdata[k];
-          GArray *ids = g_hash_table_lookup (taken, twin);
-          fb_instr_add_prov (twin, (int) ids->len, (const int64_t *) ids->data);
-        }
+      /* Each kept instruction on its own: the order does not matter. */
+      GHashTableIter it;
+      gpointer twin, ids;
+      g_hash_table_iter_init (&it, taken);
+      while (g_hash_table_iter_next (&it, &twin, &ids))
+        fb_instr_add_prov (twin, (int) ((GArray *) ids)->len, (const int64_t *) ((GArray *) ids)->data);
     }
   return TRUE;
 }
