@@ -282,6 +282,79 @@ test_loops_many_users (void)
   fb_module_free (m);
 }
 
+static gboolean
+ids_hold (const FbDecision *d, int64_t id)
+{
+  for (int k = 0; k < d->n_ids; k++)
+    if (d->ids[k] == id)
+      return TRUE;
+  return FALSE;
+}
+
+static gboolean
+array_holds (GArray *a, int64_t id)
+{
+  for (guint k = 0; k < a->len; k++)
+    if (g_array_index (a, int64_t, k) == id)
+      return TRUE;
+  return FALSE;
+}
+
+static void
+test_loops_provenance (void)
+{
+  /* cb is copied into the kernels of a and b and stays for the root, where
+   * it becomes a kernel of its own: only that kernel stands for it, and the
+   * decisions that copied it name it. */
+  FbModule *m = load ("shared-producer.hlo");
+  FbModule *before = fb_module_clone (m);
+  int64_t id_cb = find (m->entry, "cb")->id, id_a = find (m->entry, "a")->id;
+  static const char *const passes[] = { "fuse-loops", NULL };
+  FbPassContext *ctx = run_passes (m, NULL, passes);
+  g_assert_cmpint (count_fusions (m, "kLoop"), ==, 3);
+  FbInstr *ka = fusion_holding (m, "a"), *kb = fusion_holding (m, "b");
+  g_assert_nonnull (ka);
+  g_assert_nonnull (kb);
+  g_assert_true (has_prov (ka, id_a));
+  g_assert_false (has_prov (ka, id_cb) || has_prov (kb, id_cb));
+  FbInstr *kcb = m->entry->root->operands[2];
+  g_assert_cmpint (kcb->opcode, ==, FB_OP_FUSION);
+  g_assert_true (has_prov (kcb, id_cb));
+  const FbDecision *d = decision (ctx, FB_DECISION_FUSED, "fused %cb into");
+  g_assert_nonnull (d);
+  g_assert_cmpstr (d->rule, ==, "duplicated-producer");
+  g_assert_true (ids_hold (d, id_cb));
+  FbDiff *diff = fb_diff_modules (before, m);
+  g_assert_true (array_holds (diff->fused, id_cb) && array_holds (diff->fused, id_a));
+  g_assert_false (array_holds (diff->removed, id_cb));
+  fb_diff_free (diff);
+  assert_round_trip (m);
+  assert_same_results (before, m);
+  fb_pass_context_free (ctx);
+  fb_module_free (m);
+
+  /* e is computed again in each of its three users' kernels and then gone:
+   * exactly one kernel, the one that took its last use, stands for it, and
+   * the diff says it was fused. */
+  m = load ("many-users.hlo");
+  fb_module_free (before);
+  before = fb_module_clone (m);
+  int64_t id_e = find (m->entry, "e")->id;
+  ctx = run_passes (m, NULL, passes);
+  g_assert_null (find (m->entry, "e"));
+  int holders = 0;
+  for (FbInstr *i = m->entry->first; i; i = i->next)
+    holders += i->opcode == FB_OP_FUSION && has_prov (i, id_e);
+  g_assert_cmpint (holders, ==, 1);
+  diff = fb_diff_modules (before, m);
+  g_assert_true (array_holds (diff->fused, id_e));
+  g_assert_false (array_holds (diff->removed, id_e));
+  fb_diff_free (diff);
+  fb_pass_context_free (ctx);
+  fb_module_free (before);
+  fb_module_free (m);
+}
+
 static void
 test_loops_copy_reads (void)
 {
@@ -734,6 +807,7 @@ main (int argc, char **argv)
   g_test_add_func ("/compiler/fusion/loops/many-users", test_loops_many_users);
   g_test_add_func ("/compiler/fusion/loops/limits", test_loops_limits);
   g_test_add_func ("/compiler/fusion/loops/copy-reads", test_loops_copy_reads);
+  g_test_add_func ("/compiler/fusion/loops/provenance", test_loops_provenance);
   g_test_add_func ("/compiler/fusion/reductions/softmax", test_reductions_softmax);
   g_test_add_func ("/compiler/fusion/reductions/layer-norm", test_reductions_layernorm);
   g_test_add_func ("/compiler/fusion/reductions/extra-output", test_reductions_extra_output);

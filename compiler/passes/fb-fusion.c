@@ -1103,10 +1103,6 @@ _fb_fusion_plan_build (FbFusionPlan *plan, FbFusionKind kind)
   fb_instr_set_comp (fusion, FB_A_CALLS, b.fcomp);
   g_autofree char *fname = _fb_fusion_fused_comp_name (module, fusion->name);
   _fb_fusion_comp_renamed (b.fcomp, fb_arena_strdup (arena, fname));
-  /* The union of the members' provenance, in member order, added at once. */
-  fusion->n_prov = 0;
-  _fb_fusion_prov_union (fusion, plan, members);
-
   /* Users outside now read the fusion (or one element of it). The fusion
    * stands where the last member stood: users before that need a reorder. */
   gintptr last_pos = _fb_fusion_position (last);
@@ -1174,6 +1170,22 @@ _fb_fusion_plan_build (FbFusionPlan *plan, FbFusionKind kind)
             fb_module_remove_computation (module, sub);
           }
       }
+
+  /* The fusion's provenance: the union of what it took over, in member
+   * order. A duplicated producer that lives on outside keeps its own
+   * provenance (its copy inside carries it too); the fusion lists it only
+   * once it took the producer's last use. A constant that cse merged from
+   * thousands of copies is cloned into thousands of kernels: listing its
+   * ids in each would make provenance grow with the square of the module. */
+  g_autoptr (GPtrArray) taken = g_ptr_array_sized_new (members->len);
+  for (guint k = 0; k < members->len; k++)
+    {
+      FbInstr *m = g_ptr_array_index (members, k);
+      if (m->parent == NULL || member_kind (plan, m) == MEMBER)
+        g_ptr_array_add (taken, m);
+    }
+  fusion->n_prov = 0;
+  _fb_fusion_prov_union (fusion, plan, taken);
 
   if (heir_name && last->parent == NULL)
     {
@@ -1506,9 +1518,11 @@ _fb_fusion_grow (FbPassContext *ctx, FbInstr *consumer, FbFusionKind kind, gbool
       else
         nf = _fb_fusion_plan_build (plan, kind);
       _fb_fusion_plan_free (plan);
-      FbInstr *involved[1] = { nf };   /* its provenance covers both */
+      /* The fusion's provenance covers what it took over; a duplicated
+       * producer that stays is named beside it. */
+      FbInstr *involved[2] = { nf, p };
       if (take == TAKE_DUPLICATE)
-        fb_pass_decide (ctx, FB_DECISION_FUSED, "duplicated-producer", 1, involved,
+        fb_pass_decide (ctx, FB_DECISION_FUSED, "duplicated-producer", 2, involved,
                         "fused %%%s into %%%s (%s %%%s); %%%s stays for its other users and is computed %d times",
                         pname, fname, _fb_fusion_kind_name (kind), nf->name, pname, n_users);
       else if (take == TAKE_OUTPUT)
@@ -1687,9 +1701,11 @@ _fb_fusion_absorb (FbInstr *fusion, FbInstr *p, gboolean duplicate)
         p->users[u] = p->users[--p->n_users];
         break;
       }
-  _fb_fusion_prov_absorb (fusion, p);
+  /* Like a build, the fusion lists @p's provenance only when it takes
+   * @p's last use. */
   if (!duplicate && p->n_users == 0)
     {
+      _fb_fusion_prov_absorb (fusion, p);
       fb_instr_remove (p);
       p->parent = NULL;
     }
