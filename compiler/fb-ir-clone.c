@@ -179,6 +179,7 @@ fb_module_clone (FbModule *module)
       {
         FbInstr *di = g_hash_table_lookup (instr_map, si);
         di->n_operands = si->n_operands;
+        di->operands_unique = si->operands_unique;
         if (si->n_operands > 0)
           {
             di->operands = fb_arena_new0 (arena, FbInstr *, si->n_operands);

@@ -690,22 +690,30 @@ append_user (FbInstr *operand, FbInstr *user)
   operand->users[operand->n_users++] = user;
 }
 
+/* @user now reads @operand through one more slot. */
 static void
 add_user (FbInstr *operand, FbInstr *user)
 {
   for (int i = 0; i < operand->n_users; i++)
     if (operand->users[i] == user)
-      return;
+      {
+        user->operands_unique = FALSE;   /* it read @operand already */
+        return;
+      }
   append_user (operand, user);
 }
 
+/* @user no longer reads @operand through one slot: unless another slot
+ * still reads it, @user leaves @operand's users. When @user's operands are
+ * known to be unique, no other slot can, and a tuple of thousands of
+ * operands is not scanned each time one of them changes. */
 static void
 remove_user (FbInstr *operand, FbInstr *user)
 {
-  /* Only when @user no longer uses @operand through any operand slot. */
-  for (int i = 0; i < user->n_operands; i++)
-    if (user->operands[i] == operand)
-      return;
+  if (!user->operands_unique)
+    for (int i = 0; i < user->n_operands; i++)
+      if (user->operands[i] == operand)
+        return;
   for (int i = 0; i < operand->n_users; i++)
     if (operand->users[i] == user)
       {
@@ -791,6 +799,7 @@ fb_instr_new (FbComputation *comp, FbInstr *before, FbOpcode op, FbShape *shape,
   instr->prov[0] = instr->id;
   link_before (comp, instr, before);
   instr->n_operands = n_operands;
+  instr->operands_unique = TRUE;
   if (n_operands > 0)
     {
       instr->operands = fb_arena_new0 (m->arena, FbInstr *, n_operands);
@@ -802,6 +811,8 @@ fb_instr_new (FbComputation *comp, FbInstr *before, FbOpcode op, FbShape *shape,
           FbInstr *o = operands[i];
           if (o && (o->n_users == 0 || o->users[o->n_users - 1] != instr))
             append_user (o, instr);
+          else if (o)
+            instr->operands_unique = FALSE;
         }
     }
   return instr;
@@ -833,8 +844,10 @@ fb_instr_set_operand (FbInstr *instr, int i, FbInstr *operand)
 {
   g_return_if_fail (i >= 0 && i < instr->n_operands);
   FbInstr *old = instr->operands[i];
+  if (old == operand)
+    return;
   instr->operands[i] = operand;
-  if (old && old != operand)
+  if (old)
     remove_user (old, instr);
   if (operand)
     add_user (operand, instr);

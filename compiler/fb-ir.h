@@ -206,6 +206,7 @@ struct _FbInstr {
   FbInstr      **operands;
   int            n_users, users_cap;
   FbInstr      **users;        /* each user once, in no particular order */
+  gboolean       operands_unique;   /* known: no operand fills two slots (FALSE: not known) */
 
   int            n_attrs, attrs_cap;
   FbAttr        *attrs;        /* in text order */

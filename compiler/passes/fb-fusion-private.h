@@ -52,6 +52,8 @@ void     _fb_fusion_toposort_span (FbComputation *comp, FbInstr *from, FbInstr *
 void     _fb_fusion_name_count (GHashTable *names, const char *name, int delta);
 /* Renames @comp (or with @name NULL, forgets it, when it is removed). */
 void     _fb_fusion_comp_renamed (FbComputation *comp, const char *name);
+/* Removes @comp from @module; during a pass, when the pass ends. */
+void     _fb_fusion_remove_computation (FbModule *module, FbComputation *comp);
 /* A free computation name for the fused computation of @fusion_name. */
 char    *_fb_fusion_fused_comp_name (FbModule *module, const char *fusion_name);
 /* @instr was just added to @comp (@delta +1) or is about to leave it (-1). */

@@ -136,9 +136,11 @@ prov_of_settle (FbInstr *fusion, ProvOf *po)
 
 /* The pass state with what only this file uses. */
 typedef struct {
-  PassState st;
-  IdMarks   marks;
-  gboolean  settled;   /* provenance moved into the arena by _fb_fusion_pass_end */
+  PassState   st;
+  IdMarks     marks;
+  gboolean    settled;   /* provenance moved into the arena by _fb_fusion_pass_end */
+  FbModule   *module;
+  GHashTable *dead;      /* computations removed during the pass, still listed */
 } PassStateFull;
 
 static void
@@ -158,6 +160,7 @@ pass_state_free (PassState *st)
         ((ProvOf *) po)->ids = NULL;
     }
   g_hash_table_unref (st->provs);
+  g_hash_table_unref (((PassStateFull *) st)->dead);
   id_marks_clear (&((PassStateFull *) st)->marks);
   g_free (st);
 }
@@ -205,6 +208,22 @@ comp_name_count (PassState *st, const char *name, int delta)
   _fb_fusion_name_count (st->comp_names, name, delta);
 }
 
+/* The computations removed during the pass leave the module's list, the
+ * others keep their order. */
+static void
+drop_dead_computations (PassStateFull *st)
+{
+  if (g_hash_table_size (st->dead) == 0)
+    return;
+  FbModule *m = st->module;
+  int kept = 0;
+  for (int c = 0; c < m->n_comps; c++)
+    if (!g_hash_table_contains (st->dead, m->comps[c]))
+      m->comps[kept++] = m->comps[c];
+  m->n_comps = kept;
+  g_hash_table_remove_all (st->dead);
+}
+
 void
 _fb_fusion_pass_begin (FbModule *module)
 {
@@ -215,6 +234,8 @@ _fb_fusion_pass_begin (FbModule *module)
   st->names = g_hash_table_new (g_str_hash, g_str_equal);
   st->reduces = g_hash_table_new_full (NULL, NULL, NULL, g_free);
   st->provs = g_hash_table_new_full (NULL, NULL, NULL, (GDestroyNotify) prov_of_free);
+  full->module = module;
+  full->dead = g_hash_table_new (NULL, NULL);
   for (int c = 0; c < module->n_comps; c++)
     comp_name_count (st, module->comps[c]->name, +1);
   g_private_replace (&pass_state, st);
@@ -232,8 +253,24 @@ _fb_fusion_pass_end (void)
       while (g_hash_table_iter_next (&it, &fusion, &po))
         prov_of_settle (fusion, po);
       ((PassStateFull *) st)->settled = TRUE;
+      drop_dead_computations ((PassStateFull *) st);
     }
   g_private_replace (&pass_state, NULL);
+}
+
+/* Removes @comp from @module's list; during a pass, at its end, all at
+ * once: taking each one out of the middle of the list would shift the
+ * rest each time, and a pass removes thousands. */
+void
+_fb_fusion_remove_computation (FbModule *module, FbComputation *comp)
+{
+  PassStateFull *st = g_private_get (&pass_state);
+  if (st == NULL || st->module != module || comp == module->entry)
+    {
+      fb_module_remove_computation (module, comp);
+      return;
+    }
+  g_hash_table_add (st->dead, comp);
 }
 
 /* Is there a computation named @name? */

@@ -1167,7 +1167,7 @@ _fb_fusion_plan_build (FbFusionPlan *plan, FbFusionKind kind)
         if (sub)
           {
             _fb_fusion_comp_renamed (sub, NULL);
-            fb_module_remove_computation (module, sub);
+            _fb_fusion_remove_computation (module, sub);
           }
       }
 
