@@ -276,6 +276,73 @@ test_instr_rewiring (void)
   fb_module_free (m);
 }
 
+static gboolean
+uses (const FbInstr *operand, const FbInstr *user)
+{
+  for (int i = 0; i < operand->n_users; i++)
+    if (operand->users[i] == user)
+      return TRUE;
+  return FALSE;
+}
+
+/* A user stays in an operand's user list exactly as long as one of its
+ * slots reads the operand, through every way slots change. */
+static void
+test_instr_user_lists (void)
+{
+  FbInstr *add, *neg;
+  FbModule *m = small_module (&add, &neg);
+  FbComputation *c = m->entry;
+  FbInstr *p0 = c->params[0], *p1 = c->params[1];
+  FbInstr *pair[2] = { p0, p1 };
+  FbInstr *t = fb_instr_new (c, NULL, FB_OP_TUPLE, add->shape, 2, pair, NULL);
+  g_assert_true (uses (p0, t) && uses (p1, t));
+
+  /* (p1, p1): p0 loses t; p1 keeps it while either slot reads it. */
+  fb_instr_set_operand (t, 0, p1);
+  g_assert_false (uses (p0, t));
+  g_assert_true (uses (p1, t));
+  fb_instr_set_operand (t, 0, p0);
+  g_assert_true (uses (p0, t) && uses (p1, t));
+  fb_instr_set_operand (t, 1, p0);
+  g_assert_false (uses (p1, t));
+  fb_instr_set_operand (t, 1, neg);
+  g_assert_true (uses (p0, t) && uses (neg, t));
+  /* Setting a slot to what it holds changes nothing. */
+  fb_instr_set_operand (t, 1, neg);
+  fb_instr_set_operand (t, 0, p1);
+  g_assert_false (uses (p0, t));
+
+  /* An instruction made with a repeated operand, then one slot moved. */
+  FbInstr *twice[2] = { p0, p0 };
+  FbInstr *sq = fb_instr_new (c, NULL, FB_OP_MULTIPLY, add->shape, 2, twice, NULL);
+  fb_instr_set_operand (sq, 0, p1);
+  g_assert_true (uses (p0, sq) && uses (p1, sq));
+  fb_instr_set_operand (sq, 1, p1);
+  g_assert_false (uses (p0, sq));
+
+  /* Uses replaced into an instruction that read the new value already. */
+  FbInstr *u = fb_instr_new (c, NULL, FB_OP_ADD, add->shape, 2, pair, NULL);
+  fb_instr_replace_all_uses (p1, p0);
+  g_assert_true (u->operands[0] == p0 && u->operands[1] == p0);
+  fb_instr_set_operand (u, 0, neg);
+  g_assert_true (uses (p0, u));
+  fb_instr_set_operand (u, 1, neg);
+  g_assert_false (uses (p0, u));
+
+  /* A clone keeps what it knows of its operands. */
+  FbModule *copy = fb_module_clone (m);
+  FbInstr *cu = copy->entry->last;
+  g_assert_cmpstr (cu->name, ==, u->name);
+  FbInstr *cp0 = copy->entry->params[0];
+  fb_instr_set_operand (cu, 0, cp0);
+  fb_instr_set_operand (cu, 1, cp0);
+  fb_instr_set_operand (cu, 0, copy->entry->params[1]);
+  g_assert_true (uses (cp0, cu));
+  fb_module_free (copy);
+  fb_module_free (m);
+}
+
 static void
 test_clone_equal (void)
 {
@@ -327,6 +394,7 @@ main (int argc, char **argv)
   g_test_add_func ("/compiler/ir/small-floats", test_small_floats);
   g_test_add_func ("/compiler/ir/literals", test_literals);
   g_test_add_func ("/compiler/ir/instr-rewiring", test_instr_rewiring);
+  g_test_add_func ("/compiler/ir/user-lists", test_instr_user_lists);
   g_test_add_func ("/compiler/ir/clone-equal", test_clone_equal);
   return g_test_run ();
 }
