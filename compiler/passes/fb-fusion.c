@@ -654,6 +654,126 @@ path_still_closes (FbFusionPlan *plan, GPtrArray *path)
   return FALSE;
 }
 
+/* The way a two-ended walk found: from the user of a member along the
+ * forward marks to @f (NULL for none), then from @b (NULL for none) along
+ * the backward marks to the operand of a member, which it returns. Each
+ * walk's start points at itself. */
+static FbInstr *
+way_found (FbInstr *f, FbInstr *b, GPtrArray *path)
+{
+  if (path != NULL)
+    {
+      g_ptr_array_set_size (path, 0);
+      for (FbInstr *w = f; w != NULL; w = w->walk_from == w ? NULL : w->walk_from)
+        g_ptr_array_add (path, w);
+      for (guint a = 0, z = path->len ? path->len - 1 : 0; a < z; a++, z--)
+        {
+          gpointer t = path->pdata[a];
+          path->pdata[a] = path->pdata[z];
+          path->pdata[z] = t;
+        }
+    }
+  FbInstr *tail = f;
+  for (FbInstr *w = b; w != NULL; w = w->walk_from == w ? NULL : w->walk_from)
+    {
+      if (path != NULL)
+        g_ptr_array_add (path, w);
+      tail = w;
+    }
+  return tail;
+}
+
+/* plan_is_convex in an order with operands first: a walk forward from the
+ * outside users of members, up to @bound, and one backward from the
+ * outside operands of members at or after @first_user, taking turns; the
+ * plan closes a cycle exactly when they meet, and whichever has less to
+ * see settles a "no" alone. Instructions the walks reach carry @fw or
+ * @bw, the members @member. */
+static gboolean
+convex_two_ended (FbFusionPlan *plan, guint64 member, guint64 fw, GPtrArray *fs, gintptr first_user,
+                  gintptr bound, FbInstr **via, GPtrArray *path)
+{
+  guint64 bw = fw + 1;
+  g_autoptr (GPtrArray) bs = g_ptr_array_new ();
+  FbInstr *f = NULL, *b = NULL;
+  for (guint k = 0; k < plan->members->len && f == NULL && b == NULL; k++)
+    {
+      FbInstr *m = g_ptr_array_index (plan->members, k);
+      if (m->walk != member)
+        continue;
+      for (int i = 0; i < m->n_operands; i++)
+        {
+          FbInstr *o = m->operands[i];
+          if (o == NULL || o->walk == member || o->walk == bw || o->parent != plan->comp
+              || _fb_fusion_position (o) < first_user || _fb_fusion_position (o) > bound)
+            continue;
+          if (o->walk == fw)
+            {
+              f = o;   /* a user of a member and an operand of one */
+              break;
+            }
+          o->walk = bw;
+          o->walk_from = o;
+          g_ptr_array_add (bs, o);
+        }
+    }
+  while (f == NULL && b == NULL && fs->len > 0 && bs->len > 0)
+    {
+      FbInstr *x = g_ptr_array_steal_index_fast (fs, fs->len - 1);
+      if (x->parent == plan->comp && _fb_fusion_position (x) <= bound)
+        for (int u = 0; u < x->n_users; u++)
+          {
+            FbInstr *y = x->users[u];
+            if (y->walk == member)
+              {
+                f = x;
+                break;
+              }
+            if (y->walk == bw)
+              {
+                f = x;
+                b = y;
+                break;
+              }
+            if (y->walk != fw)
+              {
+                y->walk = fw;
+                y->walk_from = x;
+                g_ptr_array_add (fs, y);
+              }
+          }
+      if (f != NULL)
+        break;
+      FbInstr *z = g_ptr_array_steal_index_fast (bs, bs->len - 1);
+      for (int i = 0; i < z->n_operands; i++)
+        {
+          FbInstr *o = z->operands[i];
+          if (o == NULL || o->walk == bw || o->parent != plan->comp || _fb_fusion_position (o) < first_user)
+            continue;
+          if (o->walk == member)
+            {
+              b = z;   /* z reads a member: a user of one, on its way back */
+              break;
+            }
+          if (o->walk == fw)
+            {
+              f = o;
+              b = z;
+              break;
+            }
+          o->walk = bw;
+          o->walk_from = z;
+          g_ptr_array_add (bs, o);
+        }
+    }
+  if (f == NULL && b == NULL)
+    return TRUE;
+  FbInstr *last = way_found (f, b, path);
+  if (via)
+    *via = last;
+  return FALSE;
+}
+
 /* _fb_fusion_plan_is_convex; when the plan is not convex and @path is not
  * NULL, fills it with the outside instructions of the way found, from the
  * user of a member to @via. */
@@ -664,7 +784,7 @@ plan_is_convex (FbFusionPlan *plan, FbInstr **via, GPtrArray *path)
   /* Members (not duplicates) carry walk number @member, the instructions
    * reached @seen, with the one each was reached from (itself for the
    * users of members). */
-  guint64 member = fb_instr_walk_begin (2), seen = member + 1;
+  guint64 member = fb_instr_walk_begin (3), seen = member + 1;
   g_autoptr (GPtrArray) stack = g_ptr_array_new ();
   gintptr last = plan_last (plan);
   for (guint k = 0; k < plan->members->len; k++)
@@ -742,6 +862,7 @@ plan_is_convex (FbFusionPlan *plan, FbInstr **via, GPtrArray *path)
       if (bound == G_MINSSIZE)
         return TRUE;
       bound = MIN (bound, last);
+      return convex_two_ended (plan, member, seen, stack, first_user, bound, via, path);
     }
   while (stack->len > 0)
     {
