@@ -356,6 +356,39 @@ test_loops_provenance (void)
 }
 
 static void
+test_reductions_cycle (void)
+{
+  /* e feeds r's kernel twice: directly through s, and through three dots
+   * that stay outside. Computing e twice costs too much under a 64 KiB
+   * limit, and reading it from r's kernel as an extra output would make
+   * the dots read a result of the kernel they feed: refused, naming an
+   * instruction on that way back. e2 has another user, n2, that does not
+   * lead back: it becomes an extra output of r2's kernel. */
+  FbModule *m = load ("cycle.hlo");
+  FbModule *before = fb_module_clone (m);
+  FbPassContext *ctx = fb_pass_context_new ();
+  ctx->max_recompute_bytes = 64 * 1024;
+  static const char *const passes[] = { "fuse-reductions", NULL };
+  run_passes (m, ctx, passes);
+  const FbDecision *d = decision (ctx, FB_DECISION_REFUSED, "did not fuse %e into");
+  g_assert_nonnull (d);
+  g_assert_cmpstr (d->rule, ==, "would-create-cycle");
+  g_assert_true (strstr (d->message, "would create a cycle through %d1") != NULL
+                 || strstr (d->message, "would create a cycle through %d2") != NULL
+                 || strstr (d->message, "would create a cycle through %d3") != NULL);
+  g_assert_nonnull (find (m->entry, "e"));
+  g_assert_null (fusion_holding (m, "e"));
+  assert_decision (ctx, FB_DECISION_FUSED, "fused %e2 into");
+  g_assert_nonnull (fusion_holding (m, "e2"));
+  g_assert_null (find (m->entry, "e2"));
+  assert_round_trip (m);
+  assert_same_results (before, m);
+  fb_pass_context_free (ctx);
+  fb_module_free (before);
+  fb_module_free (m);
+}
+
+static void
 test_loops_copy_reads (void)
 {
   /* h = x * 0.5 costs a copy one read of x, which it saves: it is computed
@@ -812,6 +845,7 @@ main (int argc, char **argv)
   g_test_add_func ("/compiler/fusion/reductions/layer-norm", test_reductions_layernorm);
   g_test_add_func ("/compiler/fusion/reductions/extra-output", test_reductions_extra_output);
   g_test_add_func ("/compiler/fusion/reductions/rows-other-way", test_reductions_rows_other_way);
+  g_test_add_func ("/compiler/fusion/reductions/cycle", test_reductions_cycle);
   g_test_add_func ("/compiler/fusion/epilogues/dot-bias-relu", test_epilogues_relu);
   g_test_add_func ("/compiler/fusion/epilogues/gelu", test_epilogues_gelu);
   g_test_add_func ("/compiler/fusion/siblings/read-once", test_siblings);
