@@ -919,6 +919,7 @@ typedef struct {
   GHashTable    *map;        /* outer member -> inner clone */
   GHashTable    *params;     /* outer operand -> inner parameter */
   GHashTable    *names;      /* names used in the fused computation */
+  GHashTable    *suffixes;   /* name -> the last N of NAME.N given out */
   GHashTable    *outs;       /* multi-output member fusion -> FbInstr** of inner outputs */
   GPtrArray     *outer_ops;  /* in parameter order */
   GPtrArray     *param_list;
@@ -935,13 +936,20 @@ unique_name (Builder *b, const char *name)
       g_hash_table_add (b->names, s);
       return s;
     }
-  for (int n = 1;; n++)
+  /* The first free NAME.N: names are only ever added during a build, so
+   * the numbers tried for @name before stay taken, and a build that merges
+   * many kernels, each with its own "param_0", does not try them all again
+   * for every one. */
+  gpointer tried = g_hash_table_lookup (b->suffixes, name);
+  for (int n = GPOINTER_TO_INT (tried) + 1;; n++)
     {
       g_autofree char *t = g_strdup_printf ("%s.%d", name, n);
       if (!g_hash_table_contains (b->names, t))
         {
           char *s = fb_arena_strdup (arena, t);
           g_hash_table_add (b->names, s);
+          g_hash_table_insert (b->suffixes, tried != NULL ? (char *) name : fb_arena_strdup (arena, name),
+                                GINT_TO_POINTER (n));
           return s;
         }
     }
@@ -1149,6 +1157,7 @@ _fb_fusion_plan_build (FbFusionPlan *plan, FbFusionKind kind)
   b.map = g_hash_table_new (NULL, NULL);
   b.params = g_hash_table_new (NULL, NULL);
   b.names = g_hash_table_new (g_str_hash, g_str_equal);
+  b.suffixes = g_hash_table_new (g_str_hash, g_str_equal);
   b.outs = g_hash_table_new (NULL, NULL);
   b.outer_ops = g_ptr_array_new ();
   b.param_list = g_ptr_array_new ();
@@ -1317,6 +1326,7 @@ _fb_fusion_plan_build (FbFusionPlan *plan, FbFusionKind kind)
   g_hash_table_unref (b.map);
   g_hash_table_unref (b.params);
   g_hash_table_unref (b.names);
+  g_hash_table_unref (b.suffixes);
   g_hash_table_unref (b.outs);
   g_ptr_array_unref (b.outer_ops);
   g_ptr_array_unref (b.param_list);
