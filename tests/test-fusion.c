@@ -389,6 +389,57 @@ test_reductions_cycle (void)
 }
 
 static void
+test_loops_wide_root (void)
+{
+  /* A root tuple of 48 results, two of them the same value, each made by
+   * a chain that fuse-loops turns into a kernel: every kernel takes its
+   * chain's place in the tuple, whichever slot it fills. */
+  enum { N = 48 };
+  g_autoptr (GString) text = g_string_new ("HloModule wide\n\nENTRY main {\n");
+  g_string_append (text, "  x = f32[8,8]{1,0} parameter(0)\n");
+  for (int k = 0; k < N; k++)
+    {
+      g_string_append_printf (text, "  c%d = f32[] constant(%d)\n", k, k + 1);
+      g_string_append_printf (text, "  b%d = f32[8,8]{1,0} broadcast(c%d), dimensions={}\n", k, k);
+      g_string_append_printf (text, "  a%d = f32[8,8]{1,0} add(x, b%d)\n", k, k);
+      g_string_append_printf (text, "  n%d = f32[8,8]{1,0} negate(a%d)\n", k, k);
+    }
+  g_string_append (text, "  ROOT t = (");
+  for (int k = 0; k <= N; k++)
+    g_string_append_printf (text, "%sf32[8,8]{1,0}", k ? ", " : "");
+  g_string_append (text, ") tuple(");
+  for (int k = 0; k <= N; k++)
+    g_string_append_printf (text, "%sn%d", k ? ", " : "", k < N ? k : 7);
+  g_string_append (text, ")\n}\n");
+  g_autoptr (GError) error = NULL;
+  FbModule *m = fb_hlo_parse (text->str, text->len, "wide.hlo", 0, &error);
+  g_assert_no_error (error);
+  FbModule *before = fb_module_clone (m);
+  static const char *const passes[] = { "fuse-loops", NULL };
+  FbPassContext *ctx = run_passes (m, NULL, passes);
+  FbInstr *root = m->entry->root;
+  g_assert_cmpint (root->n_operands, ==, N + 1);
+  for (int k = 0; k <= N; k++)
+    {
+      FbInstr *o = root->operands[k];
+      g_autofree char *want = g_strdup_printf ("n%d", k < N ? k : 7);
+      g_assert_cmpint (o->opcode, ==, FB_OP_FUSION);
+      g_assert_true (find (fb_instr_comp (o, FB_A_CALLS), want) != NULL);
+      gboolean listed = FALSE;
+      for (int u = 0; u < o->n_users; u++)
+        listed |= o->users[u] == root;
+      g_assert_true (listed);
+    }
+  g_assert_true (root->operands[7] == root->operands[N]);
+  g_assert_cmpint (count_fusions (m, "kLoop"), ==, N);
+  assert_round_trip (m);
+  assert_same_results (before, m);
+  fb_pass_context_free (ctx);
+  fb_module_free (before);
+  fb_module_free (m);
+}
+
+static void
 test_loops_copy_reads (void)
 {
   /* h = x * 0.5 costs a copy one read of x, which it saves: it is computed
@@ -841,6 +892,7 @@ main (int argc, char **argv)
   g_test_add_func ("/compiler/fusion/loops/limits", test_loops_limits);
   g_test_add_func ("/compiler/fusion/loops/copy-reads", test_loops_copy_reads);
   g_test_add_func ("/compiler/fusion/loops/provenance", test_loops_provenance);
+  g_test_add_func ("/compiler/fusion/loops/wide-root", test_loops_wide_root);
   g_test_add_func ("/compiler/fusion/reductions/softmax", test_reductions_softmax);
   g_test_add_func ("/compiler/fusion/reductions/layer-norm", test_reductions_layernorm);
   g_test_add_func ("/compiler/fusion/reductions/extra-output", test_reductions_extra_output);

@@ -52,6 +52,9 @@ void     _fb_fusion_toposort_span (FbComputation *comp, FbInstr *from, FbInstr *
 void     _fb_fusion_name_count (GHashTable *names, const char *name, int delta);
 /* Renames @comp (or with @name NULL, forgets it, when it is removed). */
 void     _fb_fusion_comp_renamed (FbComputation *comp, const char *name);
+/* Points the one slot of @user that reads @from at @to, without a scan
+ * of @user's operands; FALSE when it cannot, and the caller must. */
+gboolean _fb_fusion_replace_operand (FbInstr *user, FbInstr *from, FbInstr *to);
 /* Removes @comp from @module; during a pass, when the pass ends. */
 void     _fb_fusion_remove_computation (FbModule *module, FbComputation *comp);
 /* A free computation name for the fused computation of @fusion_name. */

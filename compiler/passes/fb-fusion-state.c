@@ -141,6 +141,7 @@ typedef struct {
   gboolean    settled;   /* provenance moved into the arena by _fb_fusion_pass_end */
   FbModule   *module;
   GHashTable *dead;      /* computations removed during the pass, still listed */
+  GHashTable *slots;     /* instruction of many operands -> (operand -> slot + 1) */
 } PassStateFull;
 
 static void
@@ -161,6 +162,7 @@ pass_state_free (PassState *st)
     }
   g_hash_table_unref (st->provs);
   g_hash_table_unref (((PassStateFull *) st)->dead);
+  g_hash_table_unref (((PassStateFull *) st)->slots);
   id_marks_clear (&((PassStateFull *) st)->marks);
   g_free (st);
 }
@@ -236,6 +238,7 @@ _fb_fusion_pass_begin (FbModule *module)
   st->provs = g_hash_table_new_full (NULL, NULL, NULL, (GDestroyNotify) prov_of_free);
   full->module = module;
   full->dead = g_hash_table_new (NULL, NULL);
+  full->slots = g_hash_table_new_full (NULL, NULL, NULL, (GDestroyNotify) g_hash_table_unref);
   for (int c = 0; c < module->n_comps; c++)
     comp_name_count (st, module->comps[c]->name, +1);
   g_private_replace (&pass_state, st);
@@ -508,4 +511,50 @@ _fb_fusion_prov_absorb (FbInstr *fusion, const FbInstr *p)
     }
   fusion->prov = po->ids;
   fusion->n_prov = po->n;
+}
+
+/* ------------------------------------------------------------- slots */
+
+/* Below this many operands, a scan finds a slot as fast as a table. */
+#define SLOTS_MIN_OPERANDS 32
+
+static GHashTable *
+slots_index (GHashTable *slots, FbInstr *user)
+{
+  GHashTable *index = g_hash_table_new (NULL, NULL);
+  for (int i = user->n_operands - 1; i >= 0; i--)
+    if (user->operands[i] != NULL)
+      g_hash_table_insert (index, user->operands[i], GINT_TO_POINTER (i + 1));
+  g_hash_table_insert (slots, user, index);
+  return index;
+}
+
+/* Points @user's slot that reads @from at @to, when @user's operands are
+ * known unique: FALSE when it cannot tell, and the caller scans. During a
+ * pass, a user of many operands (a root tuple of thousands) keeps a table
+ * from operand to slot, checked against the slot before it is trusted and
+ * made again when found wrong, so that rewiring one of its operands is
+ * not a scan of all of them. */
+gboolean
+_fb_fusion_replace_operand (FbInstr *user, FbInstr *from, FbInstr *to)
+{
+  PassStateFull *st = g_private_get (&pass_state);
+  if (st == NULL || !user->operands_unique || user->n_operands < SLOTS_MIN_OPERANDS)
+    return FALSE;
+  GHashTable *index = g_hash_table_lookup (st->slots, user);
+  if (index == NULL)
+    index = slots_index (st->slots, user);
+  int i = GPOINTER_TO_INT (g_hash_table_lookup (index, from)) - 1;
+  if (i < 0 || i >= user->n_operands || user->operands[i] != from)
+    {
+      index = slots_index (st->slots, user);
+      i = GPOINTER_TO_INT (g_hash_table_lookup (index, from)) - 1;
+      if (i < 0)
+        return FALSE;
+    }
+  fb_instr_set_operand (user, i, to);
+  g_hash_table_remove (index, from);
+  if (to != NULL)
+    g_hash_table_insert (index, to, GINT_TO_POINTER (i + 1));
+  return TRUE;
 }

@@ -1263,7 +1263,7 @@ _fb_fusion_plan_build (FbFusionPlan *plan, FbFusionKind kind)
       for (int u = 0; u < n_users; u++)
         {
           FbInstr *y = users[u];
-          if (member_kind (plan, y) == MEMBER)
+          if (member_kind (plan, y) == MEMBER || _fb_fusion_replace_operand (y, m, target))
             continue;
           for (int i = 0; i < y->n_operands; i++)
             if (y->operands[i] == m)
