@@ -2,7 +2,8 @@
  *
  * What a fusion pass keeps on the side while it runs, and above all the
  * provenance of the fusions it builds and grows. A fusion's provenance is
- * the union of its members', in order; taking that union each time a
+ * the union of the members' it took over, in order (a producer copied in
+ * that lives on outside keeps its own); taking that union each time a
  * fusion grows by one producer would copy ever longer lists, so during a
  * pass the lists live in growable heap arrays with marks on the ids they
  * hold, and the pass's end hands them to the module's arena. The same
