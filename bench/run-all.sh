@@ -32,6 +32,9 @@ for bench in bench-parse bench-passes bench-layout bench-gui; do
   "$exe" || status=1
   ran=$((ran + 1))
 done
+# How each pass grows with the module, in executed instructions (callgrind).
+echo; echo "######## pass_growth.py"; /usr/bin/python3 "$here/pass_growth.py" --cli "$build/app/fusebox-cli" \
+  --workdir "$build/pass-growth" && ran=$((ran + 1)) || status=1
 # The CPU backend against PyTorch and JAX; it runs bench-cpu for the limits.
 echo; echo "######## bench_cpu.py"; /usr/bin/python3 "$here/bench_cpu.py" "$build" && ran=$((ran + 1)) || status=1
 # Fusion against XLA, and training parity with PyTorch and JAX, on this build's CLI.
