@@ -15,6 +15,7 @@
 #include "fb-pass.h"
 #include "fb-verify.h"
 #include "fb-zoo.h"
+#include "passes/fb-fusion-private.h"
 
 /* ----------------------------------------------------------- utilities */
 
@@ -714,6 +715,103 @@ test_siblings (void)
   fb_module_free (m);
 }
 
+/* The first member of a group that a candidate depends on, or that
+ * depends on it, asked of plain walks both ways, member by member. */
+static int
+related_by_walks (GPtrArray *group, FbInstr *s, gboolean *s_depends)
+{
+  for (guint g = 0; g < group->len; g++)
+    {
+      FbInstr *o = g_ptr_array_index (group, g);
+      if (_fb_fusion_reaches (o, s))
+        {
+          *s_depends = TRUE;
+          return g;
+        }
+      if (_fb_fusion_reaches (s, o))
+        {
+          *s_depends = FALSE;
+          return g;
+        }
+    }
+  return -1;
+}
+
+/* In a training step the readers of one tensor sit in the forward and in
+ * the backward pass. The hubs certify only dependences that are there,
+ * and certify some; the groups answer as the plain walks do, with the
+ * hubs and without. */
+static void
+test_siblings_related (void)
+{
+  g_autoptr (FbZooOptions) o = fb_zoo_options_new ();
+  g_autoptr (GError) error = NULL;
+  g_assert_true (fb_zoo_options_set (o, "layers", "2", &error));
+  g_assert_true (fb_zoo_options_set (o, "optimizer", "adam", &error));
+  FbModule *m = fb_zoo_generate ("transformer", o, &error);
+  g_assert_no_error (error);
+  FbComputation *c = m->entry;
+  _fb_fusion_pass_begin (m);
+  _fb_fusion_ensure_numbered (c);
+  g_assert_true (_fb_fusion_positions_topological (c));
+  g_autoptr (FbFusionHubs) hubs = _fb_fusion_hubs_new (c);
+  _fb_fusion_hubs_build (hubs);
+  int certified = 0, asked = 0, related = 0;
+  for (FbInstr *x = c->first; x; x = x->next)
+    {
+      g_autoptr (GPtrArray) readers = g_ptr_array_new ();
+      for (int u = 0; u < x->n_users; u++)
+        if (x->users[u]->parent == c)
+          g_ptr_array_add (readers, x->users[u]);
+      if (readers->len < 2)
+        continue;
+      for (guint k = 1; k < readers->len; k++)
+        for (int way = 0; way < 2; way++)
+          {
+            FbInstr *a = g_ptr_array_index (readers, way ? k : 0);
+            FbInstr *b = g_ptr_array_index (readers, way ? 0 : k);
+            if (a != b && _fb_fusion_hubs_lead (hubs, a, b))
+              {
+                g_assert_true (_fb_fusion_reaches (a, b));
+                certified++;
+              }
+          }
+      for (int with_hubs = 0; with_hubs < 2; with_hubs++)
+        {
+          g_autoptr (FbFusionRelated) rel = _fb_fusion_related_new (c, (FbInstr *const *) readers->pdata, readers->len);
+          if (with_hubs)
+            _fb_fusion_related_use_hubs (rel, hubs);
+          g_autoptr (GPtrArray) group = g_ptr_array_new ();
+          g_ptr_array_add (group, g_ptr_array_index (readers, 0));
+          _fb_fusion_related_add (rel, g_ptr_array_index (readers, 0));
+          for (guint k = 1; k < readers->len; k++)
+            {
+              FbInstr *s = g_ptr_array_index (readers, k);
+              gboolean want_depends = FALSE, got_depends = FALSE;
+              int want = related_by_walks (group, s, &want_depends);
+              int got = _fb_fusion_related_first (rel, s, &got_depends);
+              g_assert_cmpint (got, ==, want);
+              if (want >= 0)
+                {
+                  g_assert_cmpint (got_depends, ==, want_depends);
+                  related++;
+                }
+              else
+                {
+                  g_ptr_array_add (group, s);
+                  _fb_fusion_related_add (rel, s);
+                }
+              asked++;
+            }
+        }
+    }
+  g_assert_cmpint (certified, >, 0);
+  g_assert_cmpint (related, >, 0);
+  g_assert_cmpint (related, <, asked);
+  _fb_fusion_pass_end ();
+  fb_module_free (m);
+}
+
 /* ---------------------------------------------------------- horizontal */
 
 static void
@@ -901,6 +999,7 @@ main (int argc, char **argv)
   g_test_add_func ("/compiler/fusion/epilogues/dot-bias-relu", test_epilogues_relu);
   g_test_add_func ("/compiler/fusion/epilogues/gelu", test_epilogues_gelu);
   g_test_add_func ("/compiler/fusion/siblings/read-once", test_siblings);
+  g_test_add_func ("/compiler/fusion/siblings/related", test_siblings_related);
   g_test_add_func ("/compiler/fusion/horizontal/updates", test_horizontal_updates);
   g_test_add_func ("/compiler/fusion/horizontal/zoo-mlp-sgd", test_horizontal_zoo_mlp);
   g_test_add_func ("/compiler/fusion/all/zoo-models", test_all_zoo_models);

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT
  *
  * Order inside a computation for the fusion machinery: reachability between
- * instructions, the dependence labels fuse-siblings uses, and positions --
+ * instructions, the dependence labels and certificates (hubs) fuse-siblings
+ * uses, and positions --
  * the instructions numbered in order with gaps, so that the few
  * instructions a build inserts get positions of their own without
  * renumbering everything -- with the local re-sorts that keep them
@@ -99,6 +100,168 @@ _fb_fusion_reaches (FbInstr *from, FbInstr *to)
   return FALSE;
 }
 
+/* Hubs: up to 64 instructions spread along a longest path through a
+ * computation, and for every instruction the hubs it leads to and those
+ * that lead to it, as bit masks, made in one sweep each way. When
+ * @a leads to a hub and the hub to @b, @a leads to @b: a certificate of a
+ * dependence found without a walk. In a training step the longest path
+ * runs from the forward pass through the loss to the backward pass, so
+ * hubs on it join a kernel of the forward pass to the kernels of the
+ * backward pass that read the same tensor, which a walk reaches only
+ * through most of the graph. Merging kernels keeps every dependence there
+ * was, so the certificates stay true while a pass fuses; instructions
+ * made after the hubs have none (a certificate is never needed, only a
+ * shortcut). Built when questions have been costly enough to pay for it. */
+#define HUBS_MAX 64
+typedef guint64 HubMask;
+#define HUBS_DENSE_MAX ((int64_t) 1 << 24)
+/* The walks of costly questions, in multiples of the computation's size,
+ * that pay for building the hubs. */
+#define HUBS_WORTH 2
+
+struct _FbFusionHubs {
+  FbComputation  *comp;
+  gboolean        built;
+  guint64         spent;     /* steps of costly questions so far */
+  int64_t         n;
+  const FbInstr **who;       /* per id: the instruction with masks */
+  HubMask        *to;        /* per id: the hubs it leads to (a hub leads to itself) */
+  HubMask        *from;      /* per id: the hubs that lead to it */
+};
+
+FbFusionHubs *
+_fb_fusion_hubs_new (FbComputation *comp)
+{
+  FbFusionHubs *h = g_new0 (FbFusionHubs, 1);
+  h->comp = comp;
+  return h;
+}
+
+void
+_fb_fusion_hubs_free (FbFusionHubs *h)
+{
+  if (h == NULL)
+    return;
+  g_free (h->who);
+  g_free (h->to);
+  g_free (h->from);
+  g_free (h);
+}
+
+static gboolean
+hubs_has (const FbFusionHubs *h, const FbInstr *i)
+{
+  return i->id >= 0 && i->id < h->n && h->who[i->id] == i && i->parent == h->comp;
+}
+
+/* Picks the hubs, spread along a longest path, and gives every
+ * instruction its masks. The computation is in an order with operands
+ * first; ids out of range leave it without hubs. */
+static void
+hubs_build (FbFusionHubs *h)
+{
+  FbComputation *comp = h->comp;
+  h->built = TRUE;
+  /* The length of the longest path ending at each instruction, in @to. */
+  FbInstr *deepest = NULL;
+  HubMask depth = 0;
+  int64_t max_id = 0;
+  for (FbInstr *i = comp->first; i; i = i->next)
+    {
+      if (i->id < 0 || i->id >= HUBS_DENSE_MAX)
+        return;
+      max_id = MAX (max_id, i->id);
+    }
+  h->n = max_id + 1;
+  h->who = g_new0 (const FbInstr *, h->n);
+  h->to = g_new (HubMask, h->n);
+  h->from = g_new (HubMask, h->n);
+  for (FbInstr *i = comp->first; i; i = i->next)
+    {
+      h->who[i->id] = i;
+      HubMask d = 1;
+      for (int k = 0; k < i->n_operands; k++)
+        {
+          FbInstr *o = i->operands[k];
+          if (o != NULL && o->parent == comp && hubs_has (h, o))
+            d = MAX (d, h->to[o->id] + 1);
+        }
+      h->to[i->id] = d;
+      if (d > depth)
+        {
+          depth = d;
+          deepest = i;
+        }
+    }
+  if (deepest == NULL)
+    return;
+  /* Back along the path, taking a hub at evenly spaced depths. */
+  FbInstr *hubs[HUBS_MAX];
+  int n_hubs = 0;
+  HubMask n_want = MIN (HUBS_MAX, depth);
+  for (FbInstr *x = deepest; x != NULL && n_hubs < HUBS_MAX;)
+    {
+      HubMask d = h->to[x->id];
+      /* hub j (counted from the deepest) sits at depth about depth * (n_want - j) / (n_want + 1) */
+      HubMask want = depth * (n_want - n_hubs) / (n_want + 1);
+      if (d <= MAX (want, 1))
+        hubs[n_hubs++] = x;
+      FbInstr *next = NULL;
+      for (int k = 0; k < x->n_operands && next == NULL; k++)
+        {
+          FbInstr *o = x->operands[k];
+          if (o != NULL && o->parent == comp && hubs_has (h, o) && h->to[o->id] + 1 == d)
+            next = o;
+        }
+      x = next;
+    }
+  /* What leads to a hub, and what a hub leads to, in one sweep each way:
+   * in an order with operands first, an instruction's users come after
+   * it and its operands before. (In another order a mask would only miss
+   * hubs, which costs certificates, never a wrong one.) */
+  for (FbInstr *i = comp->first; i; i = i->next)
+    h->to[i->id] = h->from[i->id] = 0;
+  for (int j = 0; j < n_hubs; j++)
+    {
+      h->to[hubs[j]->id] |= (HubMask) 1 << j;
+      h->from[hubs[j]->id] |= (HubMask) 1 << j;
+    }
+  for (FbInstr *i = comp->first; i; i = i->next)
+    for (int k = 0; k < i->n_operands; k++)
+      {
+        FbInstr *o = i->operands[k];
+        if (o != NULL && o->parent == comp && hubs_has (h, o))
+          h->from[i->id] |= h->from[o->id];
+      }
+  for (FbInstr *i = comp->last; i; i = i->prev)
+    for (int u = 0; u < i->n_users; u++)
+      {
+        FbInstr *y = i->users[u];
+        if (y->parent == comp && hubs_has (h, y))
+          h->to[i->id] |= h->to[y->id];
+      }
+}
+
+void
+_fb_fusion_hubs_build (FbFusionHubs *hubs)
+{
+  if (!hubs->built)
+    hubs_build (hubs);
+}
+
+/* Is there a certificate that @a leads to @b? */
+static gboolean
+hubs_lead (const FbFusionHubs *h, const FbInstr *a, const FbInstr *b)
+{
+  return hubs_has (h, a) && hubs_has (h, b) && (h->to[a->id] & h->from[b->id]) != 0;
+}
+
+gboolean
+_fb_fusion_hubs_lead (const FbFusionHubs *hubs, const FbInstr *a, const FbInstr *b)
+{
+  return hubs_lead (hubs, a, b);
+}
+
 /* Labels by instruction id for FbFusionRelated, kept per thread so that a
  * group asked about many times does not pay for a set per group: ids are
  * small positive numbers, a label is valid in the round that set it, and a
@@ -144,7 +307,16 @@ struct _FbFusionRelated {
   guint          done[2];
   GPtrArray     *stack[2];
   gboolean       running[2];
+  GPtrArray     *qstack[2];  /* the walks from the instruction asked about, up [0] and down [1] */
+  FbFusionHubs  *hubs;       /* or NULL */
 };
+
+void
+_fb_fusion_related_use_hubs (FbFusionRelated *rel, FbFusionHubs *hubs)
+{
+  if (hubs != NULL && hubs->comp == rel->comp && rel->bounded)
+    rel->hubs = hubs;
+}
 
 /* The label of @y below (@down) or above, 0 when none. */
 static int
@@ -254,6 +426,11 @@ _fb_fusion_related_free (FbFusionRelated *rel)
   g_hash_table_unref (rel->above);
   g_ptr_array_unref (rel->stack[0]);
   g_ptr_array_unref (rel->stack[1]);
+  if (rel->qstack[0] != NULL)
+    {
+      g_ptr_array_unref (rel->qstack[0]);
+      g_ptr_array_unref (rel->qstack[1]);
+    }
   g_free (rel);
 }
 
@@ -262,9 +439,11 @@ _fb_fusion_related_free (FbFusionRelated *rel)
  * member after the other. What a labelled instruction reaches is labelled
  * already, with the same or an earlier member, so a walk stops there.
  * Runs the walks up to that of member @g, and stops early once @s has a
- * label (it cannot change any more). */
-static void
-related_walk (FbFusionRelated *rel, gboolean down, guint g, const FbInstr *s)
+ * label (it cannot change any more). Each instruction taken off the stack
+ * costs one of *@budget; FALSE when that ran out first (the walk under way
+ * stays half done, to go on with later). */
+static gboolean
+related_walk (FbFusionRelated *rel, gboolean down, guint g, const FbInstr *s, int *budget)
 {
   GPtrArray *stack = rel->stack[down];
   while (rel->done[down] <= g)
@@ -277,6 +456,9 @@ related_walk (FbFusionRelated *rel, gboolean down, guint g, const FbInstr *s)
         }
       while (stack->len > 0)
         {
+          if (*budget <= 0)
+            return FALSE;
+          (*budget)--;
           FbInstr *x = g_ptr_array_steal_index_fast (stack, stack->len - 1);
           int n = down ? x->n_users : x->n_operands;
           for (int k = 0; k < n; k++)
@@ -290,11 +472,12 @@ related_walk (FbFusionRelated *rel, gboolean down, guint g, const FbInstr *s)
               g_ptr_array_add (stack, y);
             }
           if (label_get (rel, s, down) != 0)
-            return;
+            return TRUE;
         }
       rel->running[down] = FALSE;
       rel->done[down]++;
     }
+  return TRUE;
 }
 
 void
@@ -304,6 +487,124 @@ _fb_fusion_related_add (FbFusionRelated *rel, FbInstr *member)
   g_ptr_array_add (rel->group, member);
   if (!g_hash_table_contains (rel->index, member))
     g_hash_table_insert (rel->index, member, GINT_TO_POINTER (label + 1));
+}
+
+/* One question of _fb_fusion_related_first under way. The answer is the
+ * first member @s depends on (a member depends on itself) or that depends
+ * on @s. The member walks have shown that none before @g is; @best is the
+ * first member known to be related (@limit when none), in the direction
+ * @best_depends: @s itself, one the hubs certify, or one the walks from @s
+ * found. */
+typedef struct {
+  const FbInstr *s;
+  int            self;        /* the index of @s as a member, or -1 */
+  guint          limit;       /* the members asked about */
+  guint          g;           /* next member the member walks look at */
+  gboolean       g_up;        /* ... in its walk up (its down walk is over) */
+  gboolean       started;     /* the walks from @s have begun */
+  guint64        mark;        /* their walk marks: [mark] up, [mark + 1] down */
+  int            best;
+  gboolean       best_depends;
+} Query;
+
+#define QUERY_CHUNK     64
+#define QUERY_CHUNK_MAX 4096
+#define QUERY_S_SHARE   2   /* the walks from @s get 1 / QUERY_S_SHARE of the steps */
+
+/* Goes on with the member walks, member by member as far as they must go,
+ * for @budget steps; TRUE once they settled the answer. */
+static gboolean
+query_members (FbFusionRelated *rel, Query *q, int budget)
+{
+  for (; q->g < q->limit; q->g++, q->g_up = FALSE)
+    {
+      if (q->best <= (int) q->g)
+        return TRUE;
+      if (!q->g_up)
+        {
+          if (!related_walk (rel, TRUE, q->g, q->s, &budget))
+            return FALSE;
+          if ((int) q->g == q->self || label_get (rel, q->s, TRUE) == (int) q->g + 1)
+            {
+              q->best = q->g;
+              q->best_depends = TRUE;
+              return TRUE;
+            }
+          q->g_up = TRUE;
+        }
+      if (!related_walk (rel, FALSE, q->g, q->s, &budget))
+        return FALSE;
+      if (label_get (rel, q->s, FALSE) == (int) q->g + 1)
+        {
+          q->best = q->g;
+          q->best_depends = FALSE;
+          return TRUE;
+        }
+    }
+  q->best = q->limit;
+  return TRUE;
+}
+
+/* A member reached from @s (@up: along operands, so it reaches @s). */
+static void
+query_found (FbFusionRelated *rel, Query *q, const FbInstr *y, gboolean up)
+{
+  int m = GPOINTER_TO_INT (g_hash_table_lookup (rel->index, y)) - 1;
+  if (m >= 0 && m < q->best)
+    {
+      q->best = m;
+      q->best_depends = up;
+    }
+}
+
+/* Goes on with the walks from @s, up along operands and down along users
+ * within the bounds, in turns, for @budget steps; TRUE once they are over
+ * (then @best is the answer) or have found the member the member walks
+ * look at next. */
+static gboolean
+query_from_s (FbFusionRelated *rel, Query *q, int budget)
+{
+  GPtrArray **stack = rel->qstack;
+  if (!q->started)
+    {
+      q->started = TRUE;
+      if (stack[0] == NULL)
+        {
+          stack[0] = g_ptr_array_new ();
+          stack[1] = g_ptr_array_new ();
+        }
+      q->mark = fb_instr_walk_begin (2);
+      ((FbInstr *) q->s)->walk = q->mark + 1;
+      g_ptr_array_add (stack[0], (gpointer) q->s);
+      g_ptr_array_add (stack[1], (gpointer) q->s);
+    }
+  while (stack[0]->len > 0 || stack[1]->len > 0)
+    {
+      if (q->best <= (int) q->g)
+        return TRUE;
+      if (budget-- <= 0)
+        return FALSE;
+      for (int up = 1; up >= 0; up--)
+        {
+          GPtrArray *st = stack[!up];
+          if (st->len == 0)
+            continue;
+          guint64 mark = q->mark + !up;
+          FbInstr *x = g_ptr_array_steal_index_fast (st, st->len - 1);
+          int n = up ? x->n_operands : x->n_users;
+          for (int k = 0; k < n; k++)
+            {
+              FbInstr *y = up ? x->operands[k] : x->users[k];
+              if (y == NULL || y->walk == mark || y->parent != rel->comp
+                  || (up ? _fb_fusion_position (y) < rel->lo : _fb_fusion_position (y) > rel->hi))
+                continue;
+              y->walk = mark;
+              query_found (rel, q, y, up);
+              g_ptr_array_add (st, y);
+            }
+        }
+    }
+  return TRUE;
 }
 
 int
@@ -327,25 +628,50 @@ _fb_fusion_related_first (FbFusionRelated *rel, FbInstr *s, gboolean *s_depends)
         }
       return -1;
     }
-  /* Member by member, as far as the walks must go: the first one @s
-   * depends on (a member reaches itself) or that depends on @s. */
-  int self = GPOINTER_TO_INT (g_hash_table_lookup (rel->index, s)) - 1;
-  for (guint g = 0; g < rel->group->len; g++)
+  Query q = { .s = s, .self = GPOINTER_TO_INT (g_hash_table_lookup (rel->index, s)) - 1 };
+  q.limit = rel->group->len;
+  q.best = q.self >= 0 ? q.self : (int) q.limit;
+  q.best_depends = TRUE;
+  /* A certificate bounds the answer: only members before it are left to
+   * rule out. */
+  FbFusionHubs *hubs = rel->hubs;
+  if (hubs != NULL && !hubs->built && hubs->spent >= HUBS_WORTH * (guint64) MAX (rel->comp->n_instrs, 1))
+    hubs_build (hubs);
+  if (hubs != NULL && hubs->built && hubs_has (hubs, s))
+    for (int g = 0; g < q.best; g++)
+      {
+        const FbInstr *m = g_ptr_array_index (rel->group, g);
+        if (hubs_lead (hubs, m, s) || hubs_lead (hubs, s, m))
+          {
+            q.best = g;
+            q.best_depends = hubs_lead (hubs, m, s);
+          }
+      }
+  /* The member walks serve every question about the group, the walks from
+   * @s only this one, but they are often far shorter: a kernel at the end
+   * of a step may read nothing made after the first member. Both go on in
+   * turns, and whichever settles the answer first gives it. */
+  guint64 steps = 0;
+  for (int chunk = QUERY_CHUNK;; chunk = MIN (chunk * 2, QUERY_CHUNK_MAX))
     {
-      related_walk (rel, TRUE, g, s);
-      if ((int) g == self || label_get (rel, s, TRUE) == (int) g + 1)
-        {
-          *s_depends = TRUE;
-          return g;
-        }
-      related_walk (rel, FALSE, g, s);
-      if (label_get (rel, s, FALSE) == (int) g + 1)
-        {
-          *s_depends = FALSE;
-          return g;
-        }
+      steps += chunk;
+      if (query_members (rel, &q, chunk))
+        break;
+      steps += chunk / QUERY_S_SHARE;
+      if (query_from_s (rel, &q, chunk / QUERY_S_SHARE))
+        break;
     }
-  return -1;
+  if (hubs != NULL && steps > QUERY_CHUNK)
+    hubs->spent += steps;
+  if (q.started)
+    {
+      g_ptr_array_set_size (rel->qstack[0], 0);
+      g_ptr_array_set_size (rel->qstack[1], 0);
+    }
+  if (q.best >= (int) q.limit)
+    return -1;
+  *s_depends = q.best_depends;
+  return q.best;
 }
 
 /* Positions: the instructions of a computation numbered in order, in

@@ -72,4 +72,18 @@ void     _fb_fusion_prov_absorb (FbInstr *fusion, const FbInstr *p);
 /* Is @m a get-tuple-element of a multi-output fusion in @plan? (fb-fusion.c) */
 gboolean _fb_fusion_plan_is_inner_gte (FbFusionPlan *plan, const FbInstr *m);
 
+/* Certificates of dependence in @comp, kept over a fusion pass (see
+ * fb-fusion-order.c); built when the questions of the groups that use
+ * them have cost enough. */
+typedef struct _FbFusionHubs FbFusionHubs;
+FbFusionHubs *_fb_fusion_hubs_new  (FbComputation *comp);
+void          _fb_fusion_hubs_free (FbFusionHubs *hubs);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (FbFusionHubs, _fb_fusion_hubs_free)
+/* Builds them now (the computation in an order with operands first). */
+void          _fb_fusion_hubs_build (FbFusionHubs *hubs);
+/* TRUE when they certify that @b depends on @a; FALSE tells nothing. */
+gboolean      _fb_fusion_hubs_lead  (const FbFusionHubs *hubs, const FbInstr *a, const FbInstr *b);
+/* Lets @rel answer with @hubs (of its computation) where they tell. */
+void          _fb_fusion_related_use_hubs (FbFusionRelated *rel, FbFusionHubs *hubs);
+
 G_END_DECLS

@@ -9,6 +9,7 @@
  * on operands and instructions.
  */
 #include "fb-fusion.h"
+#include "fb-fusion-private.h"
 #include "fb-passes-private.h"
 
 /* Below this, reading an operand twice costs less than a launch is worth. */
@@ -46,7 +47,7 @@ is_input_kind (const FbInstr *i)
 }
 
 static void
-fuse_users_of (FbPassContext *ctx, FbInstr *x, gboolean *changed)
+fuse_users_of (FbPassContext *ctx, FbInstr *x, FbFusionHubs **hubs, gboolean *changed)
 {
   FbComputation *comp = x->parent;
   g_autoptr (GPtrArray) kernels = g_ptr_array_new ();
@@ -71,6 +72,10 @@ fuse_users_of (FbPassContext *ctx, FbInstr *x, gboolean *changed)
     if (k == 0 || same_dims (space, _fb_fusion_iteration_shape (g_ptr_array_index (kernels, k))))
       g_ptr_array_add (alike, g_ptr_array_index (kernels, k));
   g_autoptr (FbFusionRelated) rel = _fb_fusion_related_new (comp, (FbInstr *const *) alike->pdata, alike->len);
+  /* Certificates of dependence, shared by the groups of the computation. */
+  if (*hubs == NULL)
+    *hubs = _fb_fusion_hubs_new (comp);
+  _fb_fusion_related_use_hubs (rel, *hubs);
   _fb_fusion_related_add (rel, first);
 
   for (guint k = 1; k < kernels->len; k++)
@@ -155,6 +160,7 @@ run (FbModule *module, FbPassContext *ctx, gboolean *changed, GError **error)
     {
       FbComputation *comp = g_ptr_array_index (comps, c);
       g_autoptr (GPtrArray) order = g_ptr_array_new ();
+      g_autoptr (FbFusionHubs) hubs = NULL;   /* made by the first group */
       for (FbInstr *i = comp->first; i; i = i->next)
         if (fb_shape_is_array (i->shape) && fb_shape_bytes (i->shape) >= MIN_SHARED_BYTES && i->n_users >= 2)
           g_ptr_array_add (order, i);
@@ -162,7 +168,7 @@ run (FbModule *module, FbPassContext *ctx, gboolean *changed, GError **error)
         {
           FbInstr *x = g_ptr_array_index (order, k);
           if (x->parent == comp)
-            fuse_users_of (ctx, x, changed);
+            fuse_users_of (ctx, x, &hubs, changed);
         }
     }
   _fb_fusion_pass_end ();
