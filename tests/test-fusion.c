@@ -117,10 +117,26 @@ assert_same_results (FbModule *before, FbModule *after)
   fb_arena_free (arena);
 }
 
+/* Every fused computation left in the module is called by a fusion:
+ * the ones a pass replaced are gone from the list once it ends. */
+static void
+assert_no_orphan_computations (FbModule *m)
+{
+  g_autoptr (GHashTable) called = g_hash_table_new (NULL, NULL);
+  for (int c = 0; c < m->n_comps; c++)
+    for (FbInstr *i = m->comps[c]->first; i; i = i->next)
+      if (i->opcode == FB_OP_FUSION && fb_instr_comp (i, FB_A_CALLS) != NULL)
+        g_hash_table_add (called, fb_instr_comp (i, FB_A_CALLS));
+  for (int c = 0; c < m->n_comps; c++)
+    if (m->comps[c]->is_fusion && !g_hash_table_contains (called, m->comps[c]))
+      g_error ("fused computation %s is called by no fusion", m->comps[c]->name);
+}
+
 /* Verifies, prints, parses back and compares. */
 static void
 assert_round_trip (FbModule *m)
 {
+  assert_no_orphan_computations (m);
   g_autoptr (GError) error = NULL;
   fb_verify (m, &error);
   g_assert_no_error (error);
