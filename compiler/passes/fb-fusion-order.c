@@ -155,11 +155,13 @@ hubs_has (const FbFusionHubs *h, const FbInstr *i)
 }
 
 /* Picks the hubs, spread along a longest path, and gives every
- * instruction its masks. The computation is in an order with operands
- * first; ids out of range leave it without hubs. */
-static void
-hubs_build (FbFusionHubs *h)
+ * instruction its masks, once. The computation is in an order with
+ * operands first; ids out of range leave it without hubs. */
+void
+_fb_fusion_hubs_build (FbFusionHubs *h)
 {
+  if (h->built)
+    return;
   FbComputation *comp = h->comp;
   h->built = TRUE;
   /* The length of the longest path ending at each instruction, in @to. */
@@ -242,24 +244,11 @@ hubs_build (FbFusionHubs *h)
       }
 }
 
-void
-_fb_fusion_hubs_build (FbFusionHubs *hubs)
-{
-  if (!hubs->built)
-    hubs_build (hubs);
-}
-
 /* Is there a certificate that @a leads to @b? */
-static gboolean
-hubs_lead (const FbFusionHubs *h, const FbInstr *a, const FbInstr *b)
+gboolean
+_fb_fusion_hubs_lead (const FbFusionHubs *h, const FbInstr *a, const FbInstr *b)
 {
   return hubs_has (h, a) && hubs_has (h, b) && (h->to[a->id] & h->from[b->id]) != 0;
-}
-
-gboolean
-_fb_fusion_hubs_lead (const FbFusionHubs *hubs, const FbInstr *a, const FbInstr *b)
-{
-  return hubs_lead (hubs, a, b);
 }
 
 /* Labels by instruction id for FbFusionRelated, kept per thread so that a
@@ -635,16 +624,17 @@ _fb_fusion_related_first (FbFusionRelated *rel, FbInstr *s, gboolean *s_depends)
   /* A certificate bounds the answer: only members before it are left to
    * rule out. */
   FbFusionHubs *hubs = rel->hubs;
-  if (hubs != NULL && !hubs->built && hubs->spent >= HUBS_WORTH * (guint64) MAX (rel->comp->n_instrs, 1))
-    hubs_build (hubs);
+  if (hubs != NULL && hubs->spent >= HUBS_WORTH * (guint64) MAX (rel->comp->n_instrs, 1))
+    _fb_fusion_hubs_build (hubs);
   if (hubs != NULL && hubs->built && hubs_has (hubs, s))
     for (int g = 0; g < q.best; g++)
       {
         const FbInstr *m = g_ptr_array_index (rel->group, g);
-        if (hubs_lead (hubs, m, s) || hubs_lead (hubs, s, m))
+        gboolean depends = _fb_fusion_hubs_lead (hubs, m, s);
+        if (depends || _fb_fusion_hubs_lead (hubs, s, m))
           {
             q.best = g;
-            q.best_depends = hubs_lead (hubs, m, s);
+            q.best_depends = depends;
           }
       }
   /* The member walks serve every question about the group, the walks from

@@ -874,24 +874,9 @@ plan_is_convex (FbFusionPlan *plan, FbInstr **via, GPtrArray *path)
           FbInstr *y = x->users[u];
           if (y->walk == member)
             {
+              way_found (x, NULL, path);
               if (via)
                 *via = x;
-              if (path)
-                {
-                  g_ptr_array_set_size (path, 0);
-                  for (FbInstr *w = x;; w = w->walk_from)
-                    {
-                      g_ptr_array_add (path, w);
-                      if (w->walk_from == w)
-                        break;
-                    }
-                  for (guint a = 0, b = path->len - 1; a < b; a++, b--)
-                    {
-                      gpointer t = path->pdata[a];
-                      path->pdata[a] = path->pdata[b];
-                      path->pdata[b] = t;
-                    }
-                }
               return FALSE;
             }
           if (y->walk != seen)
