@@ -6,9 +6,9 @@ FUZZ_BUILD  ?= build-fuzz
 CORPUS      ?= $(abspath ../shared/corpus/hlo)
 PACKAGES     = meson ninja-build pkg-config gcc g++ clang libclang-rt-dev \
                libglib2.0-dev libgtk-4-dev libjson-c-dev llvm-19-dev \
-               libopenblas-dev libopenblas0-pthread xvfb xauth gettext \
+               libopenblas-dev libopenblas0-pthread libdnnl-dev xvfb xauth gettext \
                desktop-file-utils appstream libcairo2-dev libpango1.0-dev
-BENCH_PACKAGES = python3-torch python3-numpy python3-venv graphviz valgrind
+BENCH_PACKAGES = python3-torch python3-numpy python3-venv graphviz valgrind libblis4-serial
 GUI_ENV      = GTK_A11Y=none GSK_RENDERER=cairo GDK_BACKEND=x11
 SAMPLE       = data/models/mlp.hlo
 

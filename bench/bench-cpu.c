@@ -9,8 +9,10 @@
  *     copy of the result to the caller; beside it the same computation as
  *     one hand-written fusion, the form the passes should reach;
  *   - compile time of the MLP step with a cold and a warm kernel cache;
- *   - every zoo model with all passes against the fusion passes off.
- * `--only compile|mlp|ln-gelu|zoo` runs one of them.
+ *   - every zoo model with all passes against the fusion passes off;
+ *   - the GEMM libraries on the products of the zoo's steps
+ *     (bench-cpu-gemm.c).
+ * `--only compile|mlp|ln-gelu|zoo|gemm` runs one of them.
  * With `--serve MODEL` it compiles MODEL's training step once and then, for
  * every line `rep N` on stdin, runs N steps and prints `steps_per_s X`:
  * bench_cpu.py drives it interleaved with PyTorch and JAX.
@@ -21,6 +23,7 @@
 #include <cblas.h>
 
 #include "bench-common.h"
+#include "bench-cpu-gemm.h"
 #include "fb-backend.h"
 #include "fb-hlo.h"
 #include "fb-pass.h"
@@ -28,6 +31,7 @@
 #include "fb-recorder.h"
 #include "fb-zoo.h"
 #include "fb-cpu-codegen.h"
+#include "fb-cpu-private.h"
 
 #define REPS 5
 #define NO_FUSION "all,-fuse-epilogues,-fuse-reductions,-fuse-loops,-fuse-siblings,-fuse-horizontal"
@@ -73,7 +77,7 @@ print_machine (void)
                               || g_str_has_prefix (feats[i] + 1, "amx")))
       g_string_append_printf (isa, " %s", feats[i] + 1);
   printf ("ISA (LLVM %s):%s\n", fb_cpu_host_name (), isa->str);
-  printf ("BLAS: %s (core %s)\n", openblas_get_config (), openblas_get_corename ());
+  printf ("GEMM: %s\n", _fb_cpu_gemm_library ());
 }
 
 static FbModule *
@@ -124,13 +128,22 @@ train_rate (FbModule *m, int steps, double *compile_s, GError **error)
 
 static const char *const mlp_opts[] = { "layers", "784,1024,1024,10", "batch", "128", "optimizer", "sgd", NULL };
 
+/* @model's training step with all passes (the MLP at the size). */
+static FbModule *
+zoo_step (const char *model, GError **error)
+{
+  FbModule *m = zoo (model, strcmp (model, "mlp") == 0 ? mlp_opts : NULL, error);
+  if (m != NULL && !apply_passes (m, "all", error))
+    g_clear_pointer (&m, fb_module_free);
+  return m;
+}
+
 static int
 serve (const char *model)
 {
   g_autoptr (GError) error = NULL;
-  const char *const *opts = strcmp (model, "mlp") == 0 ? mlp_opts : NULL;
-  FbModule *m = zoo (model, opts, &error);
-  if (m == NULL || !apply_passes (m, "all", &error))
+  FbModule *m = zoo_step (model, &error);
+  if (m == NULL)
     {
       fprintf (stderr, "bench-cpu: %s\n", error->message);
       return 1;
@@ -473,8 +486,8 @@ run_all (const char *only)
   g_autoptr (GError) error = NULL;
   print_machine ();
 
-  FbModule *mlp = zoo ("mlp", mlp_opts, &error);
-  if (mlp == NULL || !apply_passes (mlp, "all", &error))
+  FbModule *mlp = zoo_step ("mlp", &error);
+  if (mlp == NULL)
     {
       fprintf (stderr, "bench-cpu: %s\n", error->message);
       return 1;
@@ -529,9 +542,9 @@ run_all (const char *only)
   for (int k = 0; k < n_models; k++)
     {
       const char *name = models[k].name;
-      FbModule *on = zoo (name, strcmp (name, "mlp") == 0 ? mlp_opts : NULL, &error);
-      FbModule *off = on ? fb_module_clone (on) : NULL;
-      if (on == NULL || !apply_passes (on, "all", &error) || !apply_passes (off, NO_FUSION, &error))
+      FbModule *off = zoo (name, strcmp (name, "mlp") == 0 ? mlp_opts : NULL, &error);
+      FbModule *on = off ? zoo_step (name, &error) : NULL;
+      if (on == NULL || !apply_passes (off, NO_FUSION, &error))
         {
           fprintf (stderr, "bench-cpu: %s: %s\n", name, error->message);
           return 1;
@@ -562,6 +575,11 @@ run_all (const char *only)
       fb_module_free (on);
       fb_module_free (off);
     }
+  if (want (only, "gemm") && !fb_bench_gemm_section (zoo_step, &error))
+    {
+      fprintf (stderr, "bench-cpu: %s\n", error->message);
+      return 1;
+    }
   fb_module_free (mlp);
   return 0;
 }
@@ -580,11 +598,11 @@ main (int argc, char **argv)
     rc = run_all (NULL);
   else if (argc == 3 && strcmp (argv[1], "--only") == 0
            && (g_str_equal (argv[2], "compile") || g_str_equal (argv[2], "mlp")
-               || g_str_equal (argv[2], "ln-gelu") || g_str_equal (argv[2], "zoo")))
+               || g_str_equal (argv[2], "ln-gelu") || g_str_equal (argv[2], "zoo") || g_str_equal (argv[2], "gemm")))
     rc = run_all (argv[2]);
   else
     {
-      fprintf (stderr, "usage: bench-cpu [--serve MODEL | --only compile|mlp|ln-gelu|zoo]\n");
+      fprintf (stderr, "usage: bench-cpu [--serve MODEL | --only compile|mlp|ln-gelu|zoo|gemm]\n");
       return 2;
     }
   if (cache)

@@ -1176,6 +1176,61 @@ test_split_gemm (void)
   fb_module_free (m);
 }
 
+/* Both GEMM libraries, called as the backend calls them (row-major, either
+ * side transposed, leading dimensions wider than the matrix, beta 0 and 1),
+ * against sums in double. Shapes on both sides of the size at which the
+ * backend changes library. */
+static void
+test_gemm_libraries (void)
+{
+  static const int64_t shapes[][3] = { { 128, 256, 200 }, { 6, 98, 400 }, { 70, 64, 33 }, { 1, 65, 7 } };
+  for (int lib = FB_CPU_GEMM_OPENBLAS; lib <= FB_CPU_GEMM_ONEDNN; lib++)
+    for (guint s = 0; s < G_N_ELEMENTS (shapes); s++)
+      for (int t = 0; t < 8; t++)
+        {
+          gboolean ta = t & 1, tb = (t >> 1) & 1;
+          float beta = (t >> 2) & 1 ? 1.0f : 0.0f;
+          int64_t m = shapes[s][0], n = shapes[s][1], k = shapes[s][2];
+          int64_t lda = (ta ? m : k) + 3, ldb = (tb ? k : n) + 5, ldc = n + 2;
+          float *a = g_new (float, (ta ? k : m) * lda), *b = g_new (float, (tb ? n : k) * ldb);
+          float *c = g_new (float, m * ldc);
+          for (int64_t i = 0; i < (ta ? k : m) * lda; i++)
+            a[i] = (float) ((i * 7919) % 23) / 11.0f - 1.0f;
+          for (int64_t i = 0; i < (tb ? n : k) * ldb; i++)
+            b[i] = (float) ((i * 104729) % 19) / 9.0f - 1.0f;
+          for (int64_t i = 0; i < m * ldc; i++)
+            c[i] = (float) (i % 5) - 2.0f;
+          float *c0 = g_memdup2 (c, m * ldc * sizeof (float));
+          _fb_cpu_sgemm_here (lib, ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc);
+          for (int64_t i = 0; i < m; i++)
+            for (int64_t j = 0; j < ldc; j++)
+              {
+                double want = c0[i * ldc + j], mag = fabs (want);
+                if (j < n)
+                  {
+                    want *= beta;
+                    mag *= beta;
+                    for (int64_t p = 0; p < k; p++)
+                      {
+                        double x = ta ? a[p * lda + i] : a[i * lda + p];
+                        double y = tb ? b[j * ldb + p] : b[p * ldb + j];
+                        want += x * y;
+                        mag += fabs (x * y);
+                      }
+                  }
+                if (fabs (c[i * ldc + j] - want) > 1e-6 * mag + 1e-30)
+                  g_error ("%s sgemm %ldx%ldx%ld ta=%d tb=%d beta=%g: C[%ld,%ld] = %g, want %g%s",
+                           lib == FB_CPU_GEMM_ONEDNN ? "oneDNN" : "OpenBLAS", (long) m, (long) n, (long) k, ta, tb,
+                           beta, (long) i, (long) j, c[i * ldc + j], want,
+                           j >= n ? " (a column beyond C, which must stay as it was)" : "");
+              }
+          g_free (a);
+          g_free (b);
+          g_free (c);
+          g_free (c0);
+        }
+}
+
 /* Two independent GEMMs next to each other run at the same time, one per
  * thread. The inputs of the first die with it, and the second's output is
  * as large as each of them: the buffers must still not share memory while
@@ -1382,6 +1437,7 @@ main (int argc, char **argv)
   g_test_add_data_func ("/cpu/conv/direct", "direct", test_conv_method);
   g_test_add_func ("/cpu/conv/long-contraction", test_conv_long_contraction);
   g_test_add_func ("/cpu/gemm/split-over-threads", test_split_gemm);
+  g_test_add_func ("/cpu/gemm/libraries", test_gemm_libraries);
   g_test_add_func ("/cpu/gemm/pair", test_gemm_pair);
   g_test_add_func ("/cpu/gemm/repeated-execute", test_repeated_execute);
   g_test_add_func ("/cpu/execute/result-memory-reused", test_result_memory_reused);

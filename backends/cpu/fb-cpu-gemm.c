@@ -9,14 +9,62 @@
  * f16 and bf16 are widened to f32 and rounded back, which is what XLA's CPU
  * backend does; integer dots use a plain loop.
  *
- * OpenBLAS is the library in use: BLIS and oneDNN are not installed on the
- * machines this is built for, so there is nothing to measure it against.
+ * The library is chosen for each f32 GEMM by its shape, from measurements
+ * of single-threaded sgemm on the shapes the zoo's steps run (bench-cpu
+ * --only gemm repeats them and prints the choice beside the times). oneDNN
+ * was 5-16% faster than OpenBLAS wherever both sides of C have at least 64
+ * rows and columns: every MLP layer and weight gradient, the transformer's
+ * projections. OpenBLAS was faster on everything thinner: the CNN's im2col
+ * products (6 or 16 output channels; up to 2.7 times on the long filter-
+ * gradient sums) and the attention heads' 32x32 products (up to 2.7 times).
+ * BLIS, Debian's build of 0.9, was slower than both on the transposed
+ * weight-gradient products (about 60 against 100 GFLOP/s), so it is not
+ * used. f64 always goes to OpenBLAS: oneDNN has no dgemm.
+ *
+ * FUSEBOX_GEMM=openblas or =onednn sends every f32 GEMM to one library.
  */
 #include "fb-cpu-private.h"
 
 #include <cblas.h>
 #include <math.h>
 #include <string.h>
+#ifdef FB_HAVE_ONEDNN
+#include <oneapi/dnnl/dnnl.h>
+#include <omp.h>
+#endif
+
+/* Rows and columns of C from which oneDNN multiplies faster. */
+#define ONEDNN_MIN_SIDE 64
+
+typedef enum { CHOOSE_BY_SHAPE, ALWAYS_OPENBLAS, ALWAYS_ONEDNN } GemmPolicy;
+
+static GemmPolicy
+gemm_policy (void)
+{
+  static gsize once;
+  static GemmPolicy policy;
+  if (g_once_init_enter (&once))
+    {
+      const char *want = g_getenv ("FUSEBOX_GEMM");
+      GemmPolicy p = CHOOSE_BY_SHAPE;
+      if (want == NULL || *want == '\0')
+        ;
+      else if (g_strcmp0 (want, "openblas") == 0)
+        p = ALWAYS_OPENBLAS;
+      else if (g_strcmp0 (want, "onednn") == 0)
+        p = ALWAYS_ONEDNN;
+      else
+        g_printerr ("fusebox: FUSEBOX_GEMM=%s is neither openblas nor onednn; choosing by shape\n", want);
+#ifndef FB_HAVE_ONEDNN
+      if (p == ALWAYS_ONEDNN)
+        g_printerr ("fusebox: FUSEBOX_GEMM=onednn, but this build has no oneDNN; using OpenBLAS\n");
+      p = ALWAYS_OPENBLAS;
+#endif
+      policy = p;
+      g_once_init_leave (&once, 1);
+    }
+  return policy;
+}
 
 const char *
 _fb_cpu_gemm_library (void)
@@ -26,11 +74,81 @@ _fb_cpu_gemm_library (void)
   if (g_once_init_enter (&once))
     {
       g_autofree char *config = g_strstrip (g_strdup (openblas_get_config ()));
-      name = g_strdup_printf ("OpenBLAS (%s; core %s): the only BLAS installed, so nothing to measure it against",
-                              config, openblas_get_corename ());
+      g_autofree char *blas = g_strdup_printf ("%s (core %s)", config, openblas_get_corename ());
+#ifdef FB_HAVE_ONEDNN
+      const dnnl_version_t *v = dnnl_version ();
+      g_autofree char *dnnl = g_strdup_printf ("oneDNN %d.%d.%d", v->major, v->minor, v->patch);
+      switch (gemm_policy ())
+        {
+        case ALWAYS_OPENBLAS:
+          name = g_strdup_printf ("%s (FUSEBOX_GEMM)", blas);
+          break;
+        case ALWAYS_ONEDNN:
+          name = g_strdup_printf ("%s for f32 (FUSEBOX_GEMM), %s for f64", dnnl, blas);
+          break;
+        default:
+          name = g_strdup_printf ("%s where C is at least %dx%d, %s otherwise", dnnl, ONEDNN_MIN_SIDE,
+                                  ONEDNN_MIN_SIDE, blas);
+        }
+#else
+      name = g_strdup_printf ("%s (built without oneDNN)", blas);
+#endif
       g_once_init_leave (&once, 1);
     }
   return name;
+}
+
+FbCpuGemmLib
+_fb_cpu_sgemm_library (int64_t m, int64_t n)
+{
+  switch (gemm_policy ())
+    {
+    case ALWAYS_OPENBLAS:
+      return FB_CPU_GEMM_OPENBLAS;
+    case ALWAYS_ONEDNN:
+      return FB_CPU_GEMM_ONEDNN;
+    default:
+      return m >= ONEDNN_MIN_SIDE && n >= ONEDNN_MIN_SIDE ? FB_CPU_GEMM_ONEDNN : FB_CPU_GEMM_OPENBLAS;
+    }
+}
+
+static FbCpuGemmObserver observer;
+static gpointer          observer_data;
+
+void
+_fb_cpu_gemm_observe (FbCpuGemmObserver fn, gpointer data)
+{
+  observer_data = data;
+  observer = fn;
+}
+
+void
+_fb_cpu_sgemm_here (FbCpuGemmLib lib, gboolean ta, gboolean tb, int64_t m, int64_t n, int64_t k,
+                    const float *a, int64_t lda, const float *b, int64_t ldb,
+                    float beta, float *c, int64_t ldc)
+{
+  if (G_UNLIKELY (observer != NULL))
+    observer (observer_data, lib, ta, tb, m, n, k, lda, ldb, ldc);
+#ifdef FB_HAVE_ONEDNN
+  if (lib == FB_CPU_GEMM_ONEDNN)
+    {
+      /* oneDNN runs on OpenMP: this thread's calls stay on this thread. */
+      static __thread gboolean single;
+      if (!single)
+        {
+          omp_set_num_threads (1);
+          single = TRUE;
+        }
+      if (dnnl_sgemm (ta ? 'T' : 'N', tb ? 'T' : 'N', m, n, k, 1.0f, a, lda, b, ldb, beta, c, ldc)
+          == dnnl_success)
+        return;
+      /* Arguments it refuses (none that a dot builds) go to OpenBLAS. */
+    }
+#else
+  (void) lib;
+#endif
+  cblas_sgemm (CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (blasint) m,
+               (blasint) n, (blasint) k, 1.0f, a, (blasint) lda, b, (blasint) ldb, beta, c, (blasint) ldc);
 }
 
 /* Multiply-adds below which one thread does the whole GEMM. */
@@ -48,6 +166,7 @@ _fb_cpu_gemm_library (void)
  * wider than tall. */
 typedef struct {
   gboolean     dbl;
+  FbCpuGemmLib lib;        /* f32: chosen for the whole product, not per slab */
   gboolean     ta, tb, by_rows;
   int64_t      m, n, k, lda, ldb, ldc, step, n_slabs;
   const guint8 *a, *b;
@@ -81,14 +200,13 @@ gemm_slab (gpointer data, int64_t begin, int64_t end)
       b += (j->tb ? lo * j->ldb : lo) * es;
       c += lo * es;
     }
-  CBLAS_TRANSPOSE ta = j->ta ? CblasTrans : CblasNoTrans, tb = j->tb ? CblasTrans : CblasNoTrans;
   if (j->dbl)
-    cblas_dgemm (CblasRowMajor, ta, tb, (blasint) m, (blasint) n, (blasint) j->k, 1.0, (const double *) a,
-                 (blasint) j->lda, (const double *) b, (blasint) j->ldb, j->beta, (double *) c, (blasint) j->ldc);
+    cblas_dgemm (CblasRowMajor, j->ta ? CblasTrans : CblasNoTrans, j->tb ? CblasTrans : CblasNoTrans,
+                 (blasint) m, (blasint) n, (blasint) j->k, 1.0, (const double *) a, (blasint) j->lda,
+                 (const double *) b, (blasint) j->ldb, j->beta, (double *) c, (blasint) j->ldc);
   else
-    cblas_sgemm (CblasRowMajor, ta, tb, (blasint) m, (blasint) n, (blasint) j->k, 1.0f, (const float *) a,
-                 (blasint) j->lda, (const float *) b, (blasint) j->ldb, (float) j->beta, (float *) c,
-                 (blasint) j->ldc);
+    _fb_cpu_sgemm_here (j->lib, j->ta, j->tb, m, n, j->k, (const float *) a, j->lda, (const float *) b, j->ldb,
+                        (float) j->beta, (float *) c, j->ldc);
 }
 
 static void
@@ -134,7 +252,7 @@ _fb_cpu_sgemm (FbCpuPool *pool, gboolean ta, gboolean tb, int64_t m, int64_t n, 
                const float *a, int64_t lda, const float *b, int64_t ldb,
                float beta, float *c, int64_t ldc)
 {
-  GemmJob j = { FALSE, ta, tb, TRUE, m, n, k, lda, ldb, ldc, 0, 1, (const guint8 *) a, (const guint8 *) b,
+  GemmJob j = { FALSE, _fb_cpu_sgemm_library (m, n), ta, tb, TRUE, m, n, k, lda, ldb, ldc, 0, 1, (const guint8 *) a, (const guint8 *) b,
                 (guint8 *) c, beta };
   gemm_split (pool, &j);
 }
@@ -143,7 +261,7 @@ static void
 dgemm (FbCpuPool *pool, gboolean ta, gboolean tb, int64_t m, int64_t n, int64_t k,
        const double *a, int64_t lda, const double *b, int64_t ldb, double *c, int64_t ldc)
 {
-  GemmJob j = { TRUE, ta, tb, TRUE, m, n, k, lda, ldb, ldc, 0, 1, (const guint8 *) a, (const guint8 *) b,
+  GemmJob j = { TRUE, FB_CPU_GEMM_OPENBLAS, ta, tb, TRUE, m, n, k, lda, ldb, ldc, 0, 1, (const guint8 *) a, (const guint8 *) b,
                 (guint8 *) c, 0.0 };
   gemm_split (pool, &j);
 }

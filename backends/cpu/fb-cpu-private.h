@@ -43,8 +43,13 @@ void       _fb_cpu_pool_blas_end     (FbCpuPool *pool);
 
 /* --------------------------------------------------------------- gemm */
 
-/* The BLAS library in use ("OpenBLAS 0.3.21 (pthread)") and why it was chosen. */
+/* The GEMM libraries in use and which products each takes. */
 const char *_fb_cpu_gemm_library (void);
+typedef enum { FB_CPU_GEMM_OPENBLAS, FB_CPU_GEMM_ONEDNN } FbCpuGemmLib;
+/* The library for an f32 product whose C is @m x @n: decide it once for the
+ * whole product, so that how it is split over threads does not change the
+ * rounding. */
+FbCpuGemmLib _fb_cpu_sgemm_library (int64_t m, int64_t n);
 /* out = dot (lhs, rhs) with @dot's dimension numbers; f32/f64 directly,
  * f16/bf16 through f32, integers by a C loop. */
 gboolean    _fb_cpu_dot (FbCpuPool *pool, const FbInstr *dot, const FbLiteral *lhs,
@@ -54,6 +59,17 @@ gboolean    _fb_cpu_dot (FbCpuPool *pool, const FbInstr *dot, const FbLiteral *l
  * transpose. */
 gboolean    _fb_cpu_dot_full (FbCpuPool *pool, const FbInstr *dot, const FbLiteral *lhs,
                               const FbLiteral *rhs, FbLiteral *out, gboolean transpose_out, GError **error);
+/* Row-major C[m,n] = A[m,k] * B[k,n] + beta C in f32 (with transposes), on
+ * the calling thread alone. */
+void        _fb_cpu_sgemm_here (FbCpuGemmLib lib, gboolean ta, gboolean tb, int64_t m, int64_t n, int64_t k,
+                                const float *a, int64_t lda, const float *b, int64_t ldb,
+                                float beta, float *c, int64_t ldc);
+/* Calls @fn (from whichever thread multiplies) before every f32 GEMM that
+ * _fb_cpu_sgemm_here runs, until set back to NULL: bench-cpu collects the
+ * shapes a training step multiplies this way. */
+typedef void (*FbCpuGemmObserver) (gpointer data, FbCpuGemmLib lib, gboolean ta, gboolean tb, int64_t m,
+                                   int64_t n, int64_t k, int64_t lda, int64_t ldb, int64_t ldc);
+void        _fb_cpu_gemm_observe (FbCpuGemmObserver fn, gpointer data);
 /* Row-major C[m,n] (+)= A[m,k] * B[k,n] in f32 (with transposes). */
 void        _fb_cpu_sgemm (FbCpuPool *pool, gboolean ta, gboolean tb, int64_t m, int64_t n, int64_t k,
                            const float *a, int64_t lda, const float *b, int64_t ldb,

@@ -573,6 +573,7 @@ typedef struct {
   int64_t      tile;     /* output rows per task */
   int64_t      tiles;
   gboolean     trans;    /* the matrix is unfolded transposed */
+  FbCpuGemmLib lib;      /* for every task's product */
 } ColJob;
 
 /* Tasks are (group, batch element, block of rows, tile of output rows):
@@ -596,9 +597,8 @@ im2col_range (gpointer data, int64_t begin, int64_t end)
       else
         im2col_rows (v, j->x, n, g, r0, r1, oh0, oh1, col);
       float *c = j->blocks == 1 ? j->y + (n * v->O + g * v->Og) * v->P : j->part + gnb * v->Og * v->P;
-      cblas_sgemm (CblasRowMajor, CblasNoTrans, j->trans ? CblasTrans : CblasNoTrans, (blasint) v->Og,
-                   (blasint) cols, (blasint) (r1 - r0), 1.0f, j->k + g * v->Og * v->KC + r0, (blasint) v->KC,
-                   col, (blasint) (j->trans ? r1 - r0 : cols), 0.0f, c + oh0 * OW, (blasint) v->P);
+      _fb_cpu_sgemm_here (j->lib, FALSE, j->trans, v->Og, cols, r1 - r0, j->k + g * v->Og * v->KC + r0, v->KC,
+                          col, j->trans ? r1 - r0 : cols, 0.0f, c + oh0 * OW, v->P);
     }
 }
 
@@ -632,7 +632,7 @@ conv2_im2col (FbCpuPool *pool, const Conv2 *v, const float *x, const float *k, f
       memset (y, 0, v->N * v->O * v->P * sizeof (float));
       return;
     }
-  ColJob j = { v, x, k, y, NULL, 0, 0, v->h.out, 1, FALSE };
+  ColJob j = { v, x, k, y, NULL, 0, 0, v->h.out, 1, FALSE, FB_CPU_GEMM_OPENBLAS };
   /* Transposed when a kernel row is longer than an output row (then the
    * output is small, and blocks of rows split the long sum); otherwise
    * tiles of output rows keep a task's part in cache, and blocks of rows
@@ -651,6 +651,7 @@ conv2_im2col (FbCpuPool *pool, const Conv2 *v, const float *x, const float *k, f
   j.rows = (j.rows + unit - 1) / unit * unit;
   j.blocks = (v->KC + j.rows - 1) / j.rows;
   int64_t tasks = v->G * v->N * j.blocks * j.tiles;
+  j.lib = _fb_cpu_sgemm_library (v->Og, j.tile * OW);
   if (j.blocks > 1)
     j.part = g_new (float, v->G * v->N * j.blocks * v->Og * v->P);
   /* Each task multiplies on its own thread, with BLAS kept to that one. */
