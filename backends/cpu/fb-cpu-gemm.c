@@ -30,7 +30,6 @@
 #include <string.h>
 #ifdef FB_HAVE_ONEDNN
 #include <oneapi/dnnl/dnnl.h>
-#include <omp.h>
 #endif
 
 /* Rows and columns of C from which oneDNN multiplies faster. */
@@ -132,13 +131,7 @@ _fb_cpu_sgemm_here (FbCpuGemmLib lib, gboolean ta, gboolean tb, int64_t m, int64
 #ifdef FB_HAVE_ONEDNN
   if (lib == FB_CPU_GEMM_ONEDNN)
     {
-      /* oneDNN runs on OpenMP: this thread's calls stay on this thread. */
-      static __thread gboolean single;
-      if (!single)
-        {
-          omp_set_num_threads (1);
-          single = TRUE;
-        }
+      _fb_cpu_onednn_this_thread_only ();
       if (dnnl_sgemm (ta ? 'T' : 'N', tb ? 'T' : 'N', m, n, k, 1.0f, a, lda, b, ldb, beta, c, ldc)
           == dnnl_success)
         return;

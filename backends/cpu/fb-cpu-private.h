@@ -118,9 +118,31 @@ FbCpuRuntimeFn _fb_cpu_runtime_lookup (const FbInstr *instr, GError **error);
 gboolean _fb_cpu_conv_choose (FbCpuPool *pool, const FbInstr *conv, const char **how, GError **error);
 gboolean _fb_cpu_convolution (FbCpuRt *rt, const FbInstr *instr, FbLiteral *const *ops,
                               FbLiteral *out, GError **error);
-/* Makes every convolution from now on use @how ("im2col" or "direct")
- * where both apply, or measure again with NULL; for tests of each method. */
+/* Makes every convolution from now on use @how ("im2col", "direct" or
+ * "onednn") where it applies (direct otherwise), or measure again with
+ * NULL; for tests of each method. */
 void     _fb_cpu_conv_force (const char *how);
+/* Whether "onednn" is one of the methods for @conv. */
+gboolean _fb_cpu_conv_onednn_applies (const FbInstr *conv);
+/* Whether this build has oneDNN. */
+gboolean _fb_cpu_have_onednn (void);
+
+/* ------------------------------------------------------------- oneDNN */
+
+/* Keeps this thread's oneDNN calls on this thread (fb-cpu-onednn.c). */
+void     _fb_cpu_onednn_this_thread_only (void);
+/* A 2-D convolution in canonical form: input [N][C][H][W], kernel
+ * [O][C/G][KH][KW], output [N][O][OH][OW], all packed f32; padding on
+ * each side, strides and kernel dilation (1: none) per spatial axis. */
+typedef struct {
+  int64_t N, C, O, G, H, W, KH, KW, OH, OW;
+  int64_t stride[2], pad_l[2], pad_r[2], dil[2];
+} FbCpuConvGeom;
+/* Whether oneDNN has a fast kernel for @g (never its reference one). */
+gboolean _fb_cpu_onednn_conv_applies (const FbCpuConvGeom *g);
+/* Runs @g through oneDNN, the batch split over the pool; FALSE when it
+ * could not (then @y holds nothing useful). */
+gboolean _fb_cpu_onednn_conv (FbCpuPool *pool, const FbCpuConvGeom *g, const float *x, const float *k, float *y);
 
 /* Runtime functions of fb-cpu-runtime-rng.c and fb-cpu-runtime-linalg.c. */
 gboolean _fb_cpu_rng_bit_generator (FbCpuRt *rt, const FbInstr *instr, FbLiteral *const *ops,

@@ -2,8 +2,9 @@
  *
  * Convolution on the CPU backend, with XLA's semantics: any dim_labels,
  * strides, padding, lhs and rhs dilation, window reversal, feature groups
- * and batch groups. Two methods compute it, and the faster one for a shape
- * is chosen by timing both once (the result is cached per shape):
+ * and batch groups. Up to three methods compute it, and the fastest for a
+ * shape is chosen by timing each once (the result is cached per shape;
+ * FUSEBOX_CONV=direct|im2col|onednn picks one instead):
  *
  *   - im2col + GEMM: the input is unfolded into a matrix whose rows are
  *     (input feature, kernel row, kernel column) and whose columns are
@@ -22,8 +23,12 @@
  *     kernel taps are accumulated into the row one input row at a time;
  *     best for grouped (depthwise) convolutions, where each group's GEMM
  *     would be a sliver.
+ *   - oneDNN's forward convolution (fb-cpu-onednn.c), where the build has
+ *     oneDNN, the window has no input dilation and oneDNN has a fast kernel
+ *     for the shape. On the zoo CNN it wins for every convolution but the
+ *     first layer's filter gradient.
  *
- * Both work on packed f32 copies in the canonical order (batch, feature,
+ * All three work on packed f32 copies in the canonical order (batch, feature,
  * rows, columns) and write back through the output's strides, so the other
  * layouts need no code of their own. Up to two spatial dimensions take these
  * paths (one or none as a degenerate 2-D case); more, batch groups and
@@ -828,7 +833,41 @@ general_im2col_applies (const Conv *c, FbElemType t)
 
 /* --------------------------------------------------------- dispatch */
 
-typedef enum { METHOD_DIRECT = 1, METHOD_IM2COL = 2 } Method;
+typedef enum { METHOD_DIRECT = 1, METHOD_IM2COL = 2, METHOD_ONEDNN = 3 } Method;
+
+/* @v as oneDNN's forward convolution sees it; FALSE when it has input
+ * dilation, which oneDNN's forward convolution lacks. */
+static gboolean
+conv2_geom (const Conv2 *v, FbCpuConvGeom *g)
+{
+  const Axis *ax[2] = { &v->h, &v->w };
+  *g = (FbCpuConvGeom) { v->N, v->C, v->O, v->G, v->h.in, v->w.in, v->h.k, v->w.k, v->h.out, v->w.out,
+                         { 0 }, { 0 }, { 0 }, { 0 } };
+  int first = 2 - v->c->ns;     /* missing dimensions are the leading ones */
+  for (int a = 0; a < 2; a++)
+    {
+      const Axis *x = ax[a];
+      if (x->ldil != 1)
+        return FALSE;
+      g->stride[a] = x->stride;
+      g->dil[a] = x->dil;
+      g->pad_l[a] = x->pad;
+      g->pad_r[a] = a < first ? 0 : v->c->w[a - first].pad_hi;
+    }
+  return TRUE;
+}
+
+/* Whether oneDNN can run @c as a 2-D convolution with a fast kernel. */
+static gboolean
+onednn_applies (const Conv *c, FbElemType t)
+{
+  if (!conv2_applies (c, t))
+    return FALSE;
+  Conv2 v;
+  conv2_init (&v, c);
+  FbCpuConvGeom g;
+  return conv2_geom (&v, &g) && _fb_cpu_onednn_conv_applies (&g);
+}
 
 /* Runs @c by @m (which must apply to it). */
 static void
@@ -842,10 +881,11 @@ conv_run (FbCpuPool *pool, const Conv *c, Method m, const FbLiteral *in, const F
       canon_init (&cn, &v, in, k);
       gboolean direct;
       float *y = conv2_out (&v, out, &direct);
+      FbCpuConvGeom g;
       if (m == METHOD_IM2COL)
         conv2_im2col (pool, &v, cn.x, cn.k, y);
-      else
-        conv2_direct (pool, &v, cn.x, cn.k, y);
+      else if (m != METHOD_ONEDNN || !conv2_geom (&v, &g) || !_fb_cpu_onednn_conv (pool, &g, cn.x, cn.k, y))
+        conv2_direct (pool, &v, cn.x, cn.k, y);    /* also where oneDNN cannot */
       conv2_finish (&v, y, direct, out);
       canon_clear (&cn);
       return;
@@ -874,7 +914,10 @@ static int conv_forced;
 void
 _fb_cpu_conv_force (const char *how)
 {
-  int m = g_strcmp0 (how, "im2col") == 0 ? METHOD_IM2COL : g_strcmp0 (how, "direct") == 0 ? METHOD_DIRECT : 0;
+  int m = g_strcmp0 (how, "im2col") == 0   ? METHOD_IM2COL
+          : g_strcmp0 (how, "direct") == 0 ? METHOD_DIRECT
+          : g_strcmp0 (how, "onednn") == 0 ? METHOD_ONEDNN
+                                           : 0;
   g_atomic_int_set (&conv_forced, m);
 }
 
@@ -917,6 +960,20 @@ conv_method (const FbInstr *instr, const Conv *c, FbElemType t, gboolean *known)
   *known = TRUE;
   if (!has_choice (c, t))
     return METHOD_DIRECT;
+  static gsize env_once;
+  if (g_once_init_enter (&env_once))
+    {
+      /* FUSEBOX_CONV=direct|im2col|onednn: every convolution by that method
+       * where it applies, for comparing them. */
+      const char *env = g_getenv ("FUSEBOX_CONV");
+      if (env != NULL && *env != '\0')
+        {
+          _fb_cpu_conv_force (env);
+          if (g_atomic_int_get (&conv_forced) == 0)
+            g_printerr ("fusebox: FUSEBOX_CONV=%s is not direct, im2col or onednn; measuring instead\n", env);
+        }
+      g_once_init_leave (&env_once, 1);
+    }
   int forced = g_atomic_int_get (&conv_forced);
   if (forced)
     return forced;
@@ -949,22 +1006,28 @@ _fb_cpu_conv_choose (FbCpuPool *pool, const FbInstr *conv, const char **how, GEr
   Method m = conv_method (conv, &c, conv->shape->type, &known);
   if (!known)
     {
-      /* Time both once on the real shapes (after one untimed run each). */
+      /* Time each method once on the real shapes (after one untimed run
+       * each): direct, im2col, and oneDNN where it has a fast kernel. */
       FbArena *arena = fb_arena_new ();
       FbLiteral *in = fb_literal_new (arena, conv->operands[0]->shape);
       FbLiteral *k = fb_literal_new (arena, conv->operands[1]->shape);
       FbLiteral *out = fb_literal_new (arena, conv->shape);
-      double t[2] = { G_MAXDOUBLE, G_MAXDOUBLE };
+      const Method methods[] = { METHOD_DIRECT, METHOD_IM2COL, METHOD_ONEDNN };
+      int n_methods = onednn_applies (&c, conv->shape->type) ? 3 : 2;
+      double t[3] = { G_MAXDOUBLE, G_MAXDOUBLE, G_MAXDOUBLE };
       for (int rep = 0; rep < 2; rep++)
-        for (int i = 0; i < 2; i++)
+        for (int i = 0; i < n_methods; i++)
           {
             gint64 t0 = g_get_monotonic_time ();
-            conv_run (pool, &c, i == 0 ? METHOD_DIRECT : METHOD_IM2COL, in, k, out);
+            conv_run (pool, &c, methods[i], in, k, out);
             if (rep > 0)
               t[i] = MIN (t[i], (double) (g_get_monotonic_time () - t0));
           }
       fb_arena_free (arena);
-      m = t[1] < t[0] ? METHOD_IM2COL : METHOD_DIRECT;
+      m = METHOD_DIRECT;
+      for (int i = 1; i < n_methods; i++)
+        if (t[i] < t[m - 1])
+          m = methods[i];
       g_autofree char *key = conv_key (conv);
       g_mutex_lock (&conv_lock);
       if (conv_choice == NULL)
@@ -972,8 +1035,17 @@ _fb_cpu_conv_choose (FbCpuPool *pool, const FbInstr *conv, const char **how, GEr
       g_hash_table_replace (conv_choice, g_steal_pointer (&key), GINT_TO_POINTER (m));
       g_mutex_unlock (&conv_lock);
     }
-  *how = m == METHOD_IM2COL ? "im2col" : "direct";
+  *how = m == METHOD_IM2COL ? "im2col" : m == METHOD_ONEDNN ? "onednn" : "direct";
   return TRUE;
+}
+
+gboolean
+_fb_cpu_conv_onednn_applies (const FbInstr *conv)
+{
+  Conv c;
+  return conv->n_operands == 2 && fb_shape_is_array (conv->shape)
+         && conv_init (&c, conv, conv->operands[0]->shape, conv->operands[1]->shape, conv->shape, NULL)
+         && onednn_applies (&c, conv->shape->type);
 }
 
 gboolean
