@@ -683,6 +683,44 @@ test_windows_2x2 (void)
     "}\n", prepare_ties);
 }
 
+/* Batch norm: training, inference on its statistics, and the gradient,
+ * over the feature in the middle (the f32 path, one channel per task), in
+ * the last place, and first in bf16 (the general path). */
+static void
+test_batch_norm (void)
+{
+  check_text ("batch-norm.hlo",
+    "HloModule bn\n"
+    "ENTRY e {\n"
+    "  x = f32[3,5,4,6] parameter(0)\n"
+    "  s = f32[5] parameter(1)\n"
+    "  o = f32[5] parameter(2)\n"
+    "  t = (f32[3,5,4,6], f32[5], f32[5]) batch-norm-training(x, s, o), epsilon=0.001, feature_index=1\n"
+    "  y = f32[3,5,4,6] get-tuple-element(t), index=0\n"
+    "  m = f32[5] get-tuple-element(t), index=1\n"
+    "  v = f32[5] get-tuple-element(t), index=2\n"
+    "  dy = f32[3,5,4,6] parameter(3)\n"
+    "  g = (f32[3,5,4,6], f32[5], f32[5]) batch-norm-grad(x, s, m, v, dy), epsilon=0.001, feature_index=1\n"
+    "  dx = f32[3,5,4,6] get-tuple-element(g), index=0\n"
+    "  ds = f32[5] get-tuple-element(g), index=1\n"
+    "  do = f32[5] get-tuple-element(g), index=2\n"
+    "  i = f32[3,5,4,6] batch-norm-inference(x, s, o, m, v), epsilon=0.001, feature_index=1\n"
+    "  x2 = f32[4,7] parameter(4)\n"
+    "  s2 = f32[7] parameter(5)\n"
+    "  o2 = f32[7] parameter(6)\n"
+    "  t2 = (f32[4,7], f32[7], f32[7]) batch-norm-training(x2, s2, o2), epsilon=0.01, feature_index=1\n"
+    "  y2 = f32[4,7] get-tuple-element(t2), index=0\n"
+    "  v2 = f32[7] get-tuple-element(t2), index=2\n"
+    "  x3 = bf16[6,2,3] parameter(7)\n"
+    "  s3 = bf16[6] parameter(8)\n"
+    "  o3 = bf16[6] parameter(9)\n"
+    "  t3 = (bf16[6,2,3], bf16[6], bf16[6]) batch-norm-training(x3, s3, o3), epsilon=0.001, feature_index=0\n"
+    "  y3 = bf16[6,2,3] get-tuple-element(t3), index=0\n"
+    "  ROOT r = (f32[3,5,4,6], f32[5], f32[5], f32[3,5,4,6], f32[5], f32[5], f32[3,5,4,6], f32[4,7], f32[7], "
+    "bf16[6,2,3]) tuple(y, m, v, dx, ds, do, i, y2, v2, y3)\n"
+    "}\n", NULL);
+}
+
 static void
 test_map (void)
 {
@@ -1065,10 +1103,45 @@ static const char conv_epilogue_hlo[] =
   "  ROOT r = f32[4,6,12,13] maximum(s, zb)\n"
   "}\n";
 
+/* Which convolutions of @hlo oneDNN takes, by name, in a string. */
+static char *
+onednn_convs (const char *hlo)
+{
+  g_autoptr (GError) error = NULL;
+  FbModule *m = fb_hlo_parse (hlo, strlen (hlo), "convs", 0, &error);
+  g_assert_no_error (error);
+  GString *names = g_string_new (NULL);
+  for (FbInstr *i = m->entry->first; i; i = i->next)
+    if (i->opcode == FB_OP_CONVOLUTION && _fb_cpu_conv_onednn_applies (i))
+      g_string_append_printf (names, "%s ", i->name);
+  fb_module_free (m);
+  return g_string_free (names, FALSE);
+}
+
 static void
 test_conv_method (gconstpointer data)
 {
   const char *how = data;
+  if (g_str_equal (how, "onednn"))
+    {
+      /* oneDNN takes every 2-D and 1-D convolution here (strides, uneven
+       * padding, kernel dilation, groups, channels last, bf16) but input
+       * dilation (c3), which its forward convolution lacks. */
+      g_autofree char *taken = onednn_convs (conv_hlo);
+      g_autofree char *relu = onednn_convs (conv_epilogue_hlo);
+      if (!_fb_cpu_have_onednn ())
+        g_assert_cmpstr (taken, ==, "");
+      else
+        {
+          g_assert_cmpstr (relu, ==, "c ");
+          for (const char *const *want = (const char *const[]) { "c1 ", "c2 ", "c4 ", "c5 ", "c6 ", "c7 ", "c8 ", "c9 ", "c10 ", "c11 ", NULL }; *want;
+               want++)
+            if (strstr (taken, *want) == NULL)
+              g_error ("oneDNN should take %s; it takes %s", *want, taken);
+          if (strstr (taken, "c3 "))
+            g_error ("oneDNN has no kernel for input dilation, yet takes c3");
+        }
+    }
   _fb_cpu_conv_force (how);
   check_text ("convs.hlo", conv_hlo, NULL);
   check_text ("conv-relu.hlo", conv_epilogue_hlo, NULL);
@@ -1428,6 +1501,7 @@ main (int argc, char **argv)
   g_test_add_func ("/cpu/runtime/cholesky", test_cholesky);
   g_test_add_func ("/cpu/runtime/triangular-solve", test_triangular_solve);
   g_test_add_func ("/cpu/runtime/map", test_map);
+  g_test_add_func ("/cpu/runtime/batch-norm", test_batch_norm);
   g_test_add_func ("/cpu/runtime/windows", test_windows);
   g_test_add_func ("/cpu/runtime/windows-2x2", test_windows_2x2);
   g_test_add_func ("/cpu/runtime/map-bad-result", test_map_bad_result);
@@ -1435,6 +1509,7 @@ main (int argc, char **argv)
   g_test_add_func ("/cpu/gemm/transposed-result", test_transposed_result);
   g_test_add_data_func ("/cpu/conv/im2col", "im2col", test_conv_method);
   g_test_add_data_func ("/cpu/conv/direct", "direct", test_conv_method);
+  g_test_add_data_func ("/cpu/conv/onednn", "onednn", test_conv_method);
   g_test_add_func ("/cpu/conv/long-contraction", test_conv_long_contraction);
   g_test_add_func ("/cpu/gemm/split-over-threads", test_split_gemm);
   g_test_add_func ("/cpu/gemm/libraries", test_gemm_libraries);
