@@ -700,6 +700,142 @@ rt_select_and_scatter (FbCpuRt *rt, const FbInstr *instr, FbLiteral *const *ops,
 
 /* ---------------------------------------------------------- batch norm */
 
+/* Batch norm over f32, one channel per task. The arithmetic is the general
+ * path's, in the same order (sums in double, element by element along the
+ * channel), so both give the same bits; a channel's elements are runs of
+ * @inner contiguous floats, one run per index of the dimensions before the
+ * feature. */
+typedef struct {
+  FbOpcode     op;
+  int64_t      C, inner, outer, per;
+  double       eps;
+  const float *x, *scale, *offset, *dy, *mean_in, *var_in;
+  float       *y, *out1, *out2;      /* y; training: mean, var; grad: d scale, d offset */
+} BnJob;
+
+static void
+bn_channels (gpointer data, int64_t c0, int64_t c1)
+{
+  const BnJob *j = data;
+  int64_t C = j->C, inner = j->inner;
+  for (int64_t c = c0; c < c1; c++)
+    {
+      double mean, var;
+      if (j->op == FB_OP_BATCH_NORM_TRAINING)
+        {
+          double s = 0, v = 0;
+          for (int64_t o = 0; o < j->outer; o++)
+            {
+              const float *r = j->x + (o * C + c) * inner;
+              for (int64_t i = 0; i < inner; i++)
+                s += r[i];
+            }
+          mean = (float) (s / MAX (j->per, 1));
+          for (int64_t o = 0; o < j->outer; o++)
+            {
+              const float *r = j->x + (o * C + c) * inner;
+              for (int64_t i = 0; i < inner; i++)
+                {
+                  double d = r[i] - mean;
+                  v += d * d;
+                }
+            }
+          var = (float) (v / MAX (j->per, 1));
+          j->out1[c] = (float) mean;
+          j->out2[c] = (float) var;
+        }
+      else
+        {
+          mean = j->mean_in[c];
+          var = j->var_in[c];
+        }
+      double sd = sqrt (var + j->eps), scale = j->scale[c];
+      if (j->op == FB_OP_BATCH_NORM_GRAD)
+        {
+          double sum_dy = 0, sum_dyx = 0;
+          for (int64_t o = 0; o < j->outer; o++)
+            {
+              const float *r = j->x + (o * C + c) * inner, *g = j->dy + (o * C + c) * inner;
+              for (int64_t i = 0; i < inner; i++)
+                {
+                  double xhat = (r[i] - mean) / sd;
+                  sum_dy += g[i];
+                  sum_dyx += g[i] * xhat;
+                }
+            }
+          double rs = 1.0 / sd;
+          for (int64_t o = 0; o < j->outer; o++)
+            {
+              const float *r = j->x + (o * C + c) * inner, *g = j->dy + (o * C + c) * inner;
+              float *y = j->y + (o * C + c) * inner;
+              for (int64_t i = 0; i < inner; i++)
+                {
+                  double xhat = (r[i] - mean) * rs;
+                  y[i] = (float) (scale * rs * (g[i] - sum_dy / j->per - xhat * sum_dyx / j->per));
+                }
+            }
+          j->out1[c] = (float) sum_dyx;
+          j->out2[c] = (float) sum_dy;
+          continue;
+        }
+      double offset = j->offset[c];
+      for (int64_t o = 0; o < j->outer; o++)
+        {
+          const float *r = j->x + (o * C + c) * inner;
+          float *y = j->y + (o * C + c) * inner;
+          for (int64_t i = 0; i < inner; i++)
+            y[i] = (float) ((r[i] - mean) / sd * scale + offset);
+        }
+    }
+}
+
+/* Runs the f32 batch norms through bn_channels; FALSE when some operand or
+ * result is not f32. */
+static gboolean
+batch_norm_f32 (FbCpuRt *rt, const FbInstr *instr, FbLiteral *const *ops, FbLiteral *out, int64_t fi, double eps)
+{
+  for (int i = 0; i < instr->n_operands; i++)
+    if (ops[i]->shape->type != FB_F32)
+      return FALSE;
+  int n_out = instr->opcode == FB_OP_BATCH_NORM_INFERENCE ? 1 : 3;
+  for (int i = 0; i < n_out; i++)
+    if (leaf (out, i)->shape->type != FB_F32)
+      return FALSE;
+  const FbShape *xs = ops[0]->shape;
+  BnJob j = { instr->opcode, xs->dims[fi], 1, 1, 0, eps, (const float *) ops[0]->data,
+              (const float *) ops[1]->data, NULL, NULL, NULL, NULL, (float *) leaf (out, 0)->data, NULL, NULL };
+  for (int d = fi + 1; d < xs->rank; d++)
+    j.inner *= xs->dims[d];
+  for (int d = 0; d < fi; d++)
+    j.outer *= xs->dims[d];
+  j.per = j.outer * j.inner;
+  if (j.C == 0 || j.per == 0)
+    return FALSE;      /* the general path handles the empty shapes */
+  switch (instr->opcode)
+    {
+    case FB_OP_BATCH_NORM_TRAINING:
+      j.offset = (const float *) ops[2]->data;
+      break;
+    case FB_OP_BATCH_NORM_INFERENCE:
+      j.offset = (const float *) ops[2]->data;
+      j.mean_in = (const float *) ops[3]->data;
+      j.var_in = (const float *) ops[4]->data;
+      break;
+    default:
+      j.mean_in = (const float *) ops[2]->data;
+      j.var_in = (const float *) ops[3]->data;
+      j.dy = (const float *) ops[4]->data;
+      break;
+    }
+  if (n_out == 3)
+    {
+      j.out1 = (float *) leaf (out, 1)->data;
+      j.out2 = (float *) leaf (out, 2)->data;
+    }
+  _fb_cpu_pool_parallel_for (rt->pool, j.C, 1, bn_channels, &j);
+  return TRUE;
+}
+
 static gboolean
 rt_batch_norm (FbCpuRt *rt, const FbInstr *instr, FbLiteral *const *ops, FbLiteral *out, GError **error)
 {
@@ -714,6 +850,8 @@ rt_batch_norm (FbCpuRt *rt, const FbInstr *instr, FbLiteral *const *ops, FbLiter
       return FALSE;
     }
   eps = (float) eps;
+  if (batch_norm_f32 (rt, instr, ops, out, fi, eps))
+    return TRUE;
   int64_t C = xs->dims[fi], total = fb_shape_elements (xs);
   int64_t inner = 1;
   for (int d = fi + 1; d < xs->rank; d++)
