@@ -1305,21 +1305,22 @@ test_gemm_libraries (void)
 }
 
 /* Two independent GEMMs next to each other run at the same time, one per
- * thread. The inputs of the first die with it, and the second's output is
- * as large as each of them: the buffers must still not share memory while
- * both run. */
+ * thread (both below the size from which a GEMM is split, so they pair
+ * whichever library multiplies them). The inputs of the first die with it,
+ * and the second's output is nearly as large as each of them: the buffers
+ * must still not share memory while both run. */
 static const char gemm_pair_hlo[] =
   "HloModule gemm_pair\n"
   "ENTRY e {\n"
-  "  a = f32[192,256] parameter(0)\n"
-  "  b = f32[256,192] parameter(1)\n"
-  "  c = f32[192,192] parameter(2)\n"
-  "  d = f32[192,192] parameter(3)\n"
-  "  na = f32[192,256] negate(a)\n"
-  "  eb = f32[256,192] exponential(b)\n"
-  "  s = f32[192,192] dot(na, eb), lhs_contracting_dims={1}, rhs_contracting_dims={0}\n"
-  "  t = f32[192,192] dot(c, d), lhs_contracting_dims={1}, rhs_contracting_dims={1}\n"
-  "  ROOT u = f32[192,192] subtract(s, t)\n"
+  "  a = f32[96,128] parameter(0)\n"
+  "  b = f32[128,96] parameter(1)\n"
+  "  c = f32[96,96] parameter(2)\n"
+  "  d = f32[96,96] parameter(3)\n"
+  "  na = f32[96,128] negate(a)\n"
+  "  eb = f32[128,96] exponential(b)\n"
+  "  s = f32[96,96] dot(na, eb), lhs_contracting_dims={1}, rhs_contracting_dims={0}\n"
+  "  t = f32[96,96] dot(c, d), lhs_contracting_dims={1}, rhs_contracting_dims={1}\n"
+  "  ROOT u = f32[96,96] subtract(s, t)\n"
   "}\n";
 
 static void

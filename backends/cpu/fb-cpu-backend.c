@@ -514,7 +514,10 @@ choose_step (Exe *exe, Step *st, GPtrArray *to_jit, GError **error)
  * long as its larger GEMM on one thread, so the larger may be at most half
  * as large again as the smaller, unless both are small enough to run on
  * one thread anyway. Only with exactly two threads: with more, each GEMM
- * would get one thread and the rest would wait. */
+ * would get one thread and the rest would wait. Only OpenBLAS's GEMMs
+ * above that size: oneDNN's split well, and its two products of the MLP's
+ * backward layer take 3.1 ms one after the other against 3.3 ms as a pair
+ * (its transposed-B product is the slower one, so the pair is uneven). */
 #define PAIR_SMALL (2.0 * 1024 * 1024)   /* the split threshold of fb-cpu-gemm.c */
 
 /* The dot a step runs through BLAS, or NULL. */
@@ -543,6 +546,37 @@ dot_work (const FbInstr *dot)
     if (c->v[k] >= 0 && c->v[k] < lhs->rank)
       w *= (double) lhs->dims[c->v[k]];
   return w;
+}
+
+/* The product of the sizes of @s's dimensions that are in neither @a nor @b. */
+static int64_t
+free_size (const FbShape *s, const FbDims *a, const FbDims *b)
+{
+  int64_t n = 1;
+  for (int d = 0; d < s->rank; d++)
+    {
+      gboolean used = FALSE;
+      for (int k = 0; a && k < a->n; k++)
+        used |= a->v[k] == d;
+      for (int k = 0; b && k < b->n; k++)
+        used |= b->v[k] == d;
+      if (!used)
+        n *= s->dims[d];
+    }
+  return n;
+}
+
+/* The library that multiplies @dot (fb-cpu-gemm.c decides by C's sides). */
+static FbCpuGemmLib
+dot_library (const FbInstr *dot)
+{
+  if (dot->shape->type == FB_F64)
+    return FB_CPU_GEMM_OPENBLAS;
+  int64_t m = free_size (dot->operands[0]->shape, fb_instr_dims (dot, FB_A_LHS_BATCH_DIMS),
+                         fb_instr_dims (dot, FB_A_LHS_CONTRACTING_DIMS));
+  int64_t n = free_size (dot->operands[1]->shape, fb_instr_dims (dot, FB_A_RHS_BATCH_DIMS),
+                         fb_instr_dims (dot, FB_A_RHS_CONTRACTING_DIMS));
+  return _fb_cpu_sgemm_library (m, n);
 }
 
 static gboolean
@@ -580,7 +614,8 @@ pair_gemms (Exe *exe, Program *prog)
         independent &= prog->steps[t].ops[k] != s;
       double wa = dot_work (a), wb = dot_work (b);
       double big = MAX (wa, wb), small = MIN (wa, wb);
-      if (!independent || !(big < PAIR_SMALL || small * 1.5 >= big))
+      gboolean openblas = dot_library (a) == FB_CPU_GEMM_OPENBLAS && dot_library (b) == FB_CPU_GEMM_OPENBLAS;
+      if (!independent || !(big < PAIR_SMALL || (openblas && small * 1.5 >= big)))
         continue;
       prog->steps[s].pair = t;
       s = t;
