@@ -621,6 +621,8 @@ test_windows (void)
     "ad { a = f32[] parameter(0)\n b = f32[] parameter(1)\n ROOT s = f32[] add(b, a) }\n"
     "ge { a = f32[] parameter(0)\n b = f32[] parameter(1)\n ROOT c = pred[] compare(a, b), direction=GE }\n"
     "le { a = f32[] parameter(0)\n b = f32[] parameter(1)\n ROOT c = pred[] compare(b, a), direction=LE }\n"
+    "lt { a = f32[] parameter(0)\n b = f32[] parameter(1)\n ROOT c = pred[] compare(a, b), direction=LT }\n"
+    "da { a = f32[] parameter(0)\n b = f32[] parameter(1)\n ROOT s = f32[] add(b, a) }\n"
     "ENTRY e {\n"
     "  x = f32[2,3,7,9] parameter(0)\n"
     "  s = f32[2,3,4,5] parameter(1)\n"
@@ -645,8 +647,9 @@ static void
 prepare_ties (FbLiteral **args, int n_args)
 {
   static const float levels[] = { -1.0f, -0.0f, 0.0f, 0.5f, 0.5f, 2.0f };
-  for (int64_t i = 0; i < fb_shape_elements (args[0]->shape); i++)
-    ((float *) args[0]->data)[i] = levels[(i * 7 + i / 5) % G_N_ELEMENTS (levels)];
+  for (int a = 0; a < n_args && a <= 2; a += 2)     /* the pooled inputs: parameters 0 and 2 */
+    for (int64_t i = 0; i < fb_shape_elements (args[a]->shape); i++)
+      ((float *) args[a]->data)[i] = levels[(i * 7 + i / 5) % G_N_ELEMENTS (levels)];
 }
 
 static void
@@ -654,7 +657,10 @@ test_windows_2x2 (void)
 {
   /* The unrolled 2x2 paths: max, min and sum pools with strides 2 and 1,
    * a plane whose last row and column no window reaches, and the max-pool
-   * gradient with GE, GT and the comparison written the other way. */
+   * gradient with GE, GT and the comparison written the other way; then
+   * windows that tile a plane exactly, eleven to a row (two vectors of four
+   * and three more), with LT, a nonzero initial value and the scatter's
+   * sum written the other way. */
   check_text ("windows_2x2.hlo",
     "HloModule windows_2x2\n"
     "mx { a = f32[] parameter(0)\n b = f32[] parameter(1)\n ROOT m = f32[] maximum(a, b) }\n"
@@ -663,6 +669,8 @@ test_windows_2x2 (void)
     "ge { a = f32[] parameter(0)\n b = f32[] parameter(1)\n ROOT c = pred[] compare(a, b), direction=GE }\n"
     "gt { a = f32[] parameter(0)\n b = f32[] parameter(1)\n ROOT c = pred[] compare(a, b), direction=GT }\n"
     "le { a = f32[] parameter(0)\n b = f32[] parameter(1)\n ROOT c = pred[] compare(b, a), direction=LE }\n"
+    "lt { a = f32[] parameter(0)\n b = f32[] parameter(1)\n ROOT c = pred[] compare(a, b), direction=LT }\n"
+    "da { a = f32[] parameter(0)\n b = f32[] parameter(1)\n ROOT s = f32[] add(b, a) }\n"
     "ENTRY e {\n"
     "  x = f32[2,3,7,9] parameter(0)\n"
     "  s = f32[2,3,3,4] parameter(1)\n"
@@ -678,8 +686,13 @@ test_windows_2x2 (void)
     "select=gt, scatter=ad\n"
     "  g = f32[2,3,7,9] select-and-scatter(x, s, zero), window={size=1x1x2x2 stride=1x1x2x2}, "
     "select=le, scatter=ad\n"
-    "  ROOT t = (f32[2,3,3,4], f32[2,3,6,8], f32[2,3,3,4], f32[2,3,7,9], f32[2,3,7,9], f32[2,3,7,9]) "
-    "tuple(a, b, c, d, f, g)\n"
+    "  x2 = f32[2,2,6,22] parameter(2)\n"
+    "  s2 = f32[2,2,3,11] parameter(3)\n"
+    "  half = f32[] constant(0.5)\n"
+    "  h = f32[2,2,6,22] select-and-scatter(x2, s2, half), window={size=1x1x2x2 stride=1x1x2x2}, "
+    "select=lt, scatter=da\n"
+    "  ROOT t = (f32[2,3,3,4], f32[2,3,6,8], f32[2,3,3,4], f32[2,3,7,9], f32[2,3,7,9], f32[2,3,7,9], "
+    "f32[2,2,6,22]) tuple(a, b, c, d, f, g, h)\n"
     "}\n", prepare_ties);
 }
 

@@ -450,6 +450,22 @@ pool_2d_fn (const Applier *ap)
     }
 }
 
+static inline uint32_t
+f32_bits (float f)
+{
+  uint32_t u;
+  memcpy (&u, &f, 4);
+  return u;
+}
+
+static inline float
+bits_f32 (uint32_t u)
+{
+  float f;
+  memcpy (&f, &u, 4);
+  return f;
+}
+
 typedef struct {
   const Applier     *sel;
   const FbWindowDim *wh, *ww;
@@ -460,11 +476,77 @@ typedef struct {
   int64_t            H, W, SH, SW;
 } Scatter2d;
 
+/* One row of 2x2 stride-2 windows, four windows at a time in the vectors
+ * every x86-64 has: the four taps of each window are gathered from the two
+ * input rows, the select computation runs on whole vectors (VKEEP: the
+ * lanes where the element selected so far stays), and each window's four
+ * outputs are written at once. Returns how many windows it did. */
+typedef float   ScatterV4f __attribute__ ((vector_size (16)));
+typedef int32_t ScatterV4i __attribute__ ((vector_size (16)));
+
+#define SCATTER_ROW_VEC(NAME, VKEEP)                                                \
+static int64_t                                                                      \
+NAME (const float *x0, const float *x1, const float *s, float *y0, float *y1,      \
+      int64_t SW, float init, gboolean swapped)                                     \
+{                                                                                   \
+  const ScatterV4i even = { 0, 2, 4, 6 }, odd = { 1, 3, 5, 7 };                     \
+  const ScatterV4i lo = { 0, 4, 1, 5 }, hi = { 2, 6, 3, 7 };                        \
+  const ScatterV4f vinit = { init, init, init, init };                              \
+  int64_t sw = 0;                                                                   \
+  for (; sw + 4 <= SW; sw += 4)                                                     \
+    {                                                                               \
+      ScatterV4f a0, a1, b0, b1, sv;                                                \
+      memcpy (&a0, x0 + 2 * sw, 16);                                                \
+      memcpy (&a1, x0 + 2 * sw + 4, 16);                                            \
+      memcpy (&b0, x1 + 2 * sw, 16);                                                \
+      memcpy (&b1, x1 + 2 * sw + 4, 16);                                            \
+      memcpy (&sv, s + sw, 16);                                                     \
+      ScatterV4f taps[4] = { __builtin_shuffle (a0, a1, even), __builtin_shuffle (a0, a1, odd), \
+                             __builtin_shuffle (b0, b1, even), __builtin_shuffle (b0, b1, odd) }; \
+      ScatterV4f bv = taps[0];                                                      \
+      ScatterV4i best = { 0, 0, 0, 0 };                                             \
+      for (int t = 1; t < 4; t++)                                                   \
+        {                                                                           \
+          ScatterV4f v = taps[t];                                                   \
+          ScatterV4i keep = (ScatterV4i) (VKEEP);                                   \
+          best = (best & keep) | ((ScatterV4i) { t, t, t, t } & ~keep);             \
+          bv = (ScatterV4f) (((ScatterV4i) bv & keep) | ((ScatterV4i) v & ~keep));  \
+        }                                                                           \
+      ScatterV4i sum = (ScatterV4i) (swapped ? sv + vinit : vinit + sv);            \
+      ScatterV4i in = (ScatterV4i) vinit, o[4];                                     \
+      for (int t = 0; t < 4; t++)                                                   \
+        {                                                                           \
+          ScatterV4i m = best == (ScatterV4i) { t, t, t, t };                       \
+          o[t] = (sum & m) | (in & ~m);                                             \
+        }                                                                           \
+      ScatterV4i r0 = __builtin_shuffle (o[0], o[1], lo), r1 = __builtin_shuffle (o[0], o[1], hi); \
+      ScatterV4i r2 = __builtin_shuffle (o[2], o[3], lo), r3 = __builtin_shuffle (o[2], o[3], hi); \
+      memcpy (y0 + 2 * sw, &r0, 16);                                                \
+      memcpy (y0 + 2 * sw + 4, &r1, 16);                                            \
+      memcpy (y1 + 2 * sw, &r2, 16);                                                \
+      memcpy (y1 + 2 * sw + 4, &r3, 16);                                            \
+    }                                                                               \
+  return sw;                                                                        \
+}
+
+SCATTER_ROW_VEC (scatter_row_ge, bv >= v)
+SCATTER_ROW_VEC (scatter_row_gt, bv > v)
+SCATTER_ROW_VEC (scatter_row_le, bv <= v)
+SCATTER_ROW_VEC (scatter_row_lt, bv < v)
+
+/* For a select computation that is not a plain comparison: no vectors. */
+static int64_t
+scatter_row_none (const float *x0, const float *x1, const float *s, float *y0, float *y1, int64_t SW, float init,
+                  gboolean swapped)
+{
+  return 0;
+}
+
 /* select-and-scatter of planes [begin, end): each plane's sources only
  * reach that plane's outputs, so a plane is set to the initial value and
  * then scattered into by one thread. KEEP (best, v) is the select
  * computation: true keeps the element selected so far. */
-#define SCATTER_PLANES(NAME, KEEP)                                                  \
+#define SCATTER_PLANES(NAME, KEEP, ROW_VEC)                                         \
 static void                                                                         \
 NAME (gpointer data, int64_t begin, int64_t end)                                    \
 {                                                                                   \
@@ -477,11 +559,53 @@ NAME (gpointer data, int64_t begin, int64_t end)                                
     {                                                                               \
       const float *x = j->x + p * H * W, *src = j->src + p * SH * SW;              \
       float *y = j->y + p * H * W;                                                  \
-      if (init == 0.0f && !signbit (init))                                         \
+      /* 2x2 windows with stride 2 tile the plane: each output is written     \
+       * once, by its window, and only what they leave uncovered is filled. */\
+      gboolean tiles = j->wh->size == 2 && j->ww->size == 2 && j->wh->stride == 2  \
+                       && j->ww->stride == 2 && j->wh->pad_lo == 0                  \
+                       && j->ww->pad_lo == 0 && 2 * SH <= H && 2 * SW <= W;         \
+      if (tiles && 2 * SH == H && 2 * SW == W)                                      \
+        ;                                                                           \
+      else if (init == 0.0f && !signbit (init))                                    \
         memset (y, 0, sizeof (float) * H * W);                                      \
       else                                                                          \
         for (int64_t i = 0; i < H * W; i++)                                         \
           y[i] = init;                                                              \
+      if (tiles)                                                                    \
+        {                                                                           \
+          for (int64_t sh = 0; sh < SH; sh++)                                       \
+            {                                                                       \
+              const float *x0 = x + 2 * sh * W, *x1 = x0 + W, *s = src + sh * SW;   \
+              float *y0 = y + 2 * sh * W, *y1 = y0 + W;                              \
+              for (int64_t sw = ROW_VEC (x0, x1, s, y0, y1, SW, init, j->sca_swapped); sw < SW; sw++) \
+                {                                                                   \
+                  /* Without branches: which tap wins is data, and a     \
+                   * mispredicted branch per tap costs more than the rest. */\
+                  float bestv = x0[2 * sw], v;                                      \
+                  uint32_t best = 0, keep;                                          \
+                  v = x0[2 * sw + 1];                                               \
+                  keep = -(uint32_t) (KEEP);                                        \
+                  best = (best & keep) | (1u & ~keep);                              \
+                  bestv = bits_f32 ((f32_bits (bestv) & keep) | (f32_bits (v) & ~keep)); \
+                  v = x1[2 * sw];                                                   \
+                  keep = -(uint32_t) (KEEP);                                        \
+                  best = (best & keep) | (2u & ~keep);                              \
+                  bestv = bits_f32 ((f32_bits (bestv) & keep) | (f32_bits (v) & ~keep)); \
+                  v = x1[2 * sw + 1];                                               \
+                  keep = -(uint32_t) (KEEP);                                        \
+                  best = (best & keep) | (3u & ~keep);                              \
+                  uint32_t sum = f32_bits (j->sca_swapped ? s[sw] + init : init + s[sw]); \
+                  uint32_t in = f32_bits (init);                                    \
+                  uint32_t m0 = -(uint32_t) (best == 0), m1 = -(uint32_t) (best == 1); \
+                  uint32_t m2 = -(uint32_t) (best == 2), m3 = -(uint32_t) (best == 3); \
+                  y0[2 * sw] = bits_f32 ((sum & m0) | (in & ~m0));                  \
+                  y0[2 * sw + 1] = bits_f32 ((sum & m1) | (in & ~m1));              \
+                  y1[2 * sw] = bits_f32 ((sum & m2) | (in & ~m2));                  \
+                  y1[2 * sw + 1] = bits_f32 ((sum & m3) | (in & ~m3));              \
+                }                                                                   \
+            }                                                                       \
+          continue;                                                                 \
+        }                                                                           \
       if (j->wh->size == 2 && j->ww->size == 2 && j->wh->pad_lo == 0              \
           && j->ww->pad_lo == 0 && (SH - 1) * j->wh->stride + 2 <= H                \
           && (SW - 1) * j->ww->stride + 2 <= W)                                     \
@@ -541,12 +665,13 @@ NAME (gpointer data, int64_t begin, int64_t end)                                
     }                                                                               \
 }
 
-SCATTER_PLANES (scatter_2d_ge, bestv >= v)
-SCATTER_PLANES (scatter_2d_gt, bestv > v)
-SCATTER_PLANES (scatter_2d_le, bestv <= v)
-SCATTER_PLANES (scatter_2d_lt, bestv < v)
+SCATTER_PLANES (scatter_2d_ge, bestv >= v, scatter_row_ge)
+SCATTER_PLANES (scatter_2d_gt, bestv > v, scatter_row_gt)
+SCATTER_PLANES (scatter_2d_le, bestv <= v, scatter_row_le)
+SCATTER_PLANES (scatter_2d_lt, bestv < v, scatter_row_lt)
 SCATTER_PLANES (scatter_2d_any,
-                fast_apply (FB_OP_COMPARE, sel->direction, sel->swapped ? v : bestv, sel->swapped ? bestv : v) != 0)
+                fast_apply (FB_OP_COMPARE, sel->direction, sel->swapped ? v : bestv, sel->swapped ? bestv : v) != 0,
+                scatter_row_none)
 
 static FbCpuRangeFn
 scatter_2d_fn (const Applier *sel)
