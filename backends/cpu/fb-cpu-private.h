@@ -113,8 +113,9 @@ typedef gboolean (*FbCpuRuntimeFn) (FbCpuRt *rt, const FbInstr *instr, FbLiteral
  * error saying why there is none. */
 FbCpuRuntimeFn _fb_cpu_runtime_lookup (const FbInstr *instr, GError **error);
 
-/* Convolution: picks im2col + GEMM or direct loops for the shape by timing
- * both once (cached per shape); @how receives "im2col" or "direct". */
+/* Convolution: picks direct loops, im2col + GEMM or oneDNN for the shape
+ * by timing them (cached per shape); @how receives "direct", "im2col" or
+ * "onednn". */
 gboolean _fb_cpu_conv_choose (FbCpuPool *pool, const FbInstr *conv, const char **how, GError **error);
 gboolean _fb_cpu_convolution (FbCpuRt *rt, const FbInstr *instr, FbLiteral *const *ops,
                               FbLiteral *out, GError **error);

@@ -3,8 +3,8 @@
  * Convolution on the CPU backend, with XLA's semantics: any dim_labels,
  * strides, padding, lhs and rhs dilation, window reversal, feature groups
  * and batch groups. Up to three methods compute it, and the fastest for a
- * shape is chosen by timing each once (the result is cached per shape;
- * FUSEBOX_CONV=direct|im2col|onednn picks one instead):
+ * shape is chosen by timing each, the best of three runs (the choice is
+ * cached per shape; FUSEBOX_CONV=direct|im2col|onednn picks one instead):
  *
  *   - im2col + GEMM: the input is unfolded into a matrix whose rows are
  *     (input feature, kernel row, kernel column) and whose columns are
@@ -1006,8 +1006,10 @@ _fb_cpu_conv_choose (FbCpuPool *pool, const FbInstr *conv, const char **how, GEr
   Method m = conv_method (conv, &c, conv->shape->type, &known);
   if (!known)
     {
-      /* Time each method once on the real shapes (after one untimed run
-       * each): direct, im2col, and oneDNN where it has a fast kernel. */
+      /* Time each method on the real shapes, the fastest of three runs
+       * after an untimed one, taking turns so that a slow moment of the
+       * machine does not decide: direct, im2col, and oneDNN where it has a
+       * fast kernel. */
       FbArena *arena = fb_arena_new ();
       FbLiteral *in = fb_literal_new (arena, conv->operands[0]->shape);
       FbLiteral *k = fb_literal_new (arena, conv->operands[1]->shape);
@@ -1015,7 +1017,7 @@ _fb_cpu_conv_choose (FbCpuPool *pool, const FbInstr *conv, const char **how, GEr
       const Method methods[] = { METHOD_DIRECT, METHOD_IM2COL, METHOD_ONEDNN };
       int n_methods = onednn_applies (&c, conv->shape->type) ? 3 : 2;
       double t[3] = { G_MAXDOUBLE, G_MAXDOUBLE, G_MAXDOUBLE };
-      for (int rep = 0; rep < 2; rep++)
+      for (int rep = 0; rep < 4; rep++)
         for (int i = 0; i < n_methods; i++)
           {
             gint64 t0 = g_get_monotonic_time ();
