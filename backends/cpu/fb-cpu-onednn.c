@@ -4,7 +4,8 @@
  *
  * Debian's oneDNN runs on OpenMP. Every thread that calls it is set to one
  * OpenMP thread, so that oneDNN never starts threads of its own: the pool
- * owns the cores (fb-cpu-threads.c) and splits the work itself.
+ * owns the cores (fb-cpu-threads.c) and splits the work itself. A oneDNN
+ * built sequential (as the Flatpak builds it) needs nothing of the kind.
  *
  * A convolution runs as oneDNN's forward convolution on the canonical
  * packed operands of fb-cpu-runtime-conv.c (input [N][C][H][W], kernel
@@ -24,7 +25,10 @@
 
 #ifdef FB_HAVE_ONEDNN
 #include <oneapi/dnnl/dnnl.h>
+#if DNNL_CPU_THREADING_RUNTIME == DNNL_RUNTIME_OMP
 #include <omp.h>
+#define ONEDNN_OMP 1
+#endif
 
 /* What each thread that calls oneDNN keeps: its stream and its scratch. */
 typedef struct {
@@ -56,12 +60,14 @@ _fb_cpu_have_onednn (void)
 void
 _fb_cpu_onednn_this_thread_only (void)
 {
+#ifdef ONEDNN_OMP
   static __thread gboolean single;
   if (!single)
     {
       omp_set_num_threads (1);
       single = TRUE;
     }
+#endif
 }
 
 static dnnl_engine_t
