@@ -12,6 +12,7 @@
  */
 #include <math.h>
 #include <string.h>
+#include <glib/gstdio.h>
 
 #include "fb-backend.h"
 #include "fb-cpu-private.h"
@@ -1161,6 +1162,81 @@ test_conv_method (gconstpointer data)
   _fb_cpu_conv_force (NULL);
 }
 
+/* The method chosen for a convolution is kept on disk beside the kernels:
+ * a second process reads it instead of timing again, and a damaged entry
+ * is timed again and rewritten. */
+static char *
+choose_method (FbCpuPool *pool, const char *dir, const FbInstr *conv)
+{
+  g_autoptr (GError) error = NULL;
+  const char *how = NULL;
+  _fb_cpu_conv_forget ();       /* as if in a new process */
+  g_assert_true (_fb_cpu_conv_choose (pool, dir, conv, &how, &error));
+  g_assert_no_error (error);
+  return g_strdup (how);
+}
+
+static char *
+method_entry (const char *dir)
+{
+  g_autoptr (GDir) d = g_dir_open (dir, 0, NULL);
+  g_assert_nonnull (d);
+  const char *name, *found = NULL;
+  int n = 0;
+  while ((name = g_dir_read_name (d)) != NULL)
+    if (g_str_has_prefix (name, "conv-") && g_str_has_suffix (name, ".method"))
+      {
+        found = name;
+        n++;
+      }
+  g_assert_cmpint (n, ==, 1);
+  return g_build_filename (dir, found, NULL);
+}
+
+static void
+test_conv_method_cache (void)
+{
+  g_autoptr (GError) error = NULL;
+  FbModule *m = fb_hlo_parse (conv_epilogue_hlo, strlen (conv_epilogue_hlo), "conv-relu.hlo", 0, &error);
+  g_assert_no_error (error);
+  FbInstr *conv = NULL;
+  for (FbInstr *i = m->entry->first; i; i = i->next)
+    if (i->opcode == FB_OP_CONVOLUTION)
+      conv = i;
+  g_autofree char *dir = g_dir_make_tmp ("fusebox-methods-XXXXXX", &error);
+  g_assert_no_error (error);
+  FbCpuPool *pool = _fb_cpu_pool_new (2);
+
+  g_autofree char *first = choose_method (pool, dir, conv);
+  g_autofree char *path = method_entry (dir);
+  g_autofree char *text = NULL;
+  g_assert_true (g_file_get_contents (path, &text, NULL, NULL));
+  g_assert_cmpstr (g_strstrip (text), ==, first);
+
+  /* What the entry says wins over timing: name the method not chosen. */
+  const char *other = g_str_equal (first, "direct") ? "im2col" : "direct";
+  g_assert_true (g_file_set_contents (path, other, -1, NULL));
+  g_autofree char *second = choose_method (pool, dir, conv);
+  g_assert_cmpstr (second, ==, other);
+
+  /* A damaged entry is timed again and rewritten. */
+  g_assert_true (g_file_set_contents (path, "im2c\xff", -1, NULL));
+  g_autofree char *third = choose_method (pool, dir, conv);
+  g_autofree char *again = NULL;
+  g_assert_true (g_file_get_contents (path, &again, NULL, NULL));
+  g_assert_cmpstr (g_strstrip (again), ==, third);
+  g_assert_true (g_str_equal (third, "direct") || g_str_equal (third, "im2col") || g_str_equal (third, "onednn"));
+
+  /* Without a disk cache nothing is written. */
+  g_autofree char *none = choose_method (pool, NULL, conv);
+  g_assert_nonnull (none);
+  _fb_cpu_conv_forget ();
+  g_unlink (path);
+  g_rmdir (dir);
+  _fb_cpu_pool_free (pool);
+  fb_module_free (m);
+}
+
 /* Shapes whose unfolded matrix is split: a filter gradient whose sum
  * (batch x rows x columns = 64 x 28 x 28) is long enough to be split into
  * blocks, which must add up to what the interpreter computes, the same with
@@ -1525,6 +1601,7 @@ main (int argc, char **argv)
   g_test_add_data_func ("/cpu/conv/direct", "direct", test_conv_method);
   g_test_add_data_func ("/cpu/conv/onednn", "onednn", test_conv_method);
   g_test_add_func ("/cpu/conv/long-contraction", test_conv_long_contraction);
+  g_test_add_func ("/cpu/conv/method-cache", test_conv_method_cache);
   g_test_add_func ("/cpu/gemm/split-over-threads", test_split_gemm);
   g_test_add_func ("/cpu/gemm/libraries", test_gemm_libraries);
   g_test_add_func ("/cpu/gemm/pair", test_gemm_pair);

@@ -404,7 +404,7 @@ choose_step (Exe *exe, Step *st, GPtrArray *to_jit, GError **error)
       {
         const char *how;
         st->kind = STEP_CONV;
-        return _fb_cpu_conv_choose (exe->pool, i, &how, error);
+        return _fb_cpu_conv_choose (exe->pool, fb_cpu_jit_get_cache_dir (exe->jit), i, &how, error);
       }
     case FB_OP_WHILE:
     case FB_OP_CONDITIONAL:
@@ -462,7 +462,8 @@ choose_step (Exe *exe, Step *st, GPtrArray *to_jit, GError **error)
       st->kind = STEP_EPILOGUE;
       g_ptr_array_add (to_jit, st);
       return st->ep_product->opcode != FB_OP_CONVOLUTION
-             || _fb_cpu_conv_choose (exe->pool, st->ep_product, &how, error);
+             || _fb_cpu_conv_choose (exe->pool, fb_cpu_jit_get_cache_dir (exe->jit), st->ep_product, &how,
+                                     error);
     }
   if (i->opcode == FB_OP_FUSION && (st->epilogue = _fb_cpu_epilogue_new (i)) != NULL)
     {
@@ -470,7 +471,8 @@ choose_step (Exe *exe, Step *st, GPtrArray *to_jit, GError **error)
       const char *how;
       g_ptr_array_add (exe->epilogues, st->epilogue);
       st->kind = STEP_EPILOGUE;
-      return p->opcode != FB_OP_CONVOLUTION || _fb_cpu_conv_choose (exe->pool, p, &how, error);
+      return p->opcode != FB_OP_CONVOLUTION
+             || _fb_cpu_conv_choose (exe->pool, fb_cpu_jit_get_cache_dir (exe->jit), p, &how, error);
     }
   if (i->opcode == FB_OP_FUSION)
     {

@@ -114,9 +114,14 @@ typedef gboolean (*FbCpuRuntimeFn) (FbCpuRt *rt, const FbInstr *instr, FbLiteral
 FbCpuRuntimeFn _fb_cpu_runtime_lookup (const FbInstr *instr, GError **error);
 
 /* Convolution: picks direct loops, im2col + GEMM or oneDNN for the shape
- * by timing them (cached per shape); @how receives "direct", "im2col" or
+ * by timing them, or by what @cache_dir (the kernel cache; NULL: none)
+ * kept from an earlier timing on this machine; the choice is kept in the
+ * process and in @cache_dir. @how receives "direct", "im2col" or
  * "onednn". */
-gboolean _fb_cpu_conv_choose (FbCpuPool *pool, const FbInstr *conv, const char **how, GError **error);
+gboolean _fb_cpu_conv_choose (FbCpuPool *pool, const char *cache_dir, const FbInstr *conv, const char **how,
+                              GError **error);
+/* Forgets the choices this process made (not the ones on disk); for tests. */
+void     _fb_cpu_conv_forget (void);
 gboolean _fb_cpu_convolution (FbCpuRt *rt, const FbInstr *instr, FbLiteral *const *ops,
                               FbLiteral *out, GError **error);
 /* Makes every convolution from now on use @how ("im2col", "direct" or

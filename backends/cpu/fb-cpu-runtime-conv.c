@@ -3,8 +3,11 @@
  * Convolution on the CPU backend, with XLA's semantics: any dim_labels,
  * strides, padding, lhs and rhs dilation, window reversal, feature groups
  * and batch groups. Up to three methods compute it, and the fastest for a
- * shape is chosen by timing each, the best of three runs (the choice is
- * cached per shape; FUSEBOX_CONV=direct|im2col|onednn picks one instead):
+ * shape is chosen by timing each, the best of three runs. The choice is
+ * kept per shape in the process and in the kernel cache on disk (keyed by
+ * the shape, the CPU and the libraries), so that a step compiled again runs
+ * the same methods, gives the same bits and is not timed again;
+ * FUSEBOX_CONV=direct|im2col|onednn picks one instead:
  *
  *   - im2col + GEMM: the input is unfolded into a matrix whose rows are
  *     (input feature, kernel row, kernel column) and whose columns are
@@ -39,6 +42,7 @@
  * depend on the number of threads.
  */
 #include "fb-cpu-private.h"
+#include "fb-cpu-codegen.h"
 
 #include <cblas.h>
 #include <string.h>
@@ -985,8 +989,54 @@ conv_method (const FbInstr *instr, const Conv *c, FbElemType t, gboolean *known)
   return v ? GPOINTER_TO_INT (v) : METHOD_DIRECT;
 }
 
+void
+_fb_cpu_conv_forget (void)
+{
+  g_mutex_lock (&conv_lock);
+  g_clear_pointer (&conv_choice, g_hash_table_unref);
+  g_mutex_unlock (&conv_lock);
+}
+
+static const char *const method_names[] = { NULL, "direct", "im2col", "onednn" };
+
+/* Bump when a method changes enough that the timings must be taken again. */
+#define METHOD_CACHE_VERSION "fusebox-conv-method-1"
+
+/* The file in @cache_dir that keeps the method for @conv on this machine,
+ * or NULL without a disk cache. Not per thread count: the methods round
+ * differently, and the result must not depend on --threads. */
+static char *
+disk_entry (const char *cache_dir, const FbInstr *conv)
+{
+  if (cache_dir == NULL)
+    return NULL;
+  g_autofree char *key = conv_key (conv);
+  g_autofree char *full = g_strdup_printf ("%s|%s|%s|%s|%s|onednn %d", METHOD_CACHE_VERSION, key,
+                                           fb_cpu_host_name (), fb_cpu_host_features (), _fb_cpu_gemm_library (),
+                                           _fb_cpu_have_onednn ());
+  g_autofree char *hash = g_compute_checksum_for_string (G_CHECKSUM_SHA256, full, -1);
+  g_autofree char *name = g_strdup_printf ("conv-%s.method", hash);
+  return g_build_filename (cache_dir, name, NULL);
+}
+
+/* The method an entry names, or 0 when it is missing, unreadable or names
+ * none that applies (then it is measured again and rewritten). */
+static Method
+disk_read (const char *path, const Conv *c, FbElemType t)
+{
+  g_autofree char *text = NULL;
+  if (path == NULL || !g_file_get_contents (path, &text, NULL, NULL))
+    return 0;
+  g_strstrip (text);
+  for (int m = METHOD_DIRECT; m <= METHOD_ONEDNN; m++)
+    if (g_str_equal (text, method_names[m]))
+      return m == METHOD_ONEDNN && !onednn_applies (c, t) ? 0 : m;
+  return 0;
+}
+
 gboolean
-_fb_cpu_conv_choose (FbCpuPool *pool, const FbInstr *conv, const char **how, GError **error)
+_fb_cpu_conv_choose (FbCpuPool *pool, const char *cache_dir, const FbInstr *conv, const char **how,
+                     GError **error)
 {
   Conv c;
   if (conv->n_operands != 2 || !fb_shape_is_array (conv->shape)
@@ -1004,7 +1054,11 @@ _fb_cpu_conv_choose (FbCpuPool *pool, const FbInstr *conv, const char **how, GEr
     }
   gboolean known;
   Method m = conv_method (conv, &c, conv->shape->type, &known);
-  if (!known)
+  g_autofree char *entry = known ? NULL : disk_entry (cache_dir, conv);
+  Method from_disk = known ? 0 : disk_read (entry, &c, conv->shape->type);
+  if (from_disk)
+    m = from_disk;
+  if (!known && !from_disk)
     {
       /* Time each method on the real shapes, the fastest of three runs
        * after an untimed one, taking turns so that a slow moment of the
@@ -1030,6 +1084,17 @@ _fb_cpu_conv_choose (FbCpuPool *pool, const FbInstr *conv, const char **how, GEr
       for (int i = 1; i < n_methods; i++)
         if (t[i] < t[m - 1])
           m = methods[i];
+      if (entry != NULL)
+        {
+          /* Another process may write the same entry: each write replaces
+           * the file whole. */
+          g_autofree char *text = g_strdup_printf ("%s\n", method_names[m]);
+          if (!g_file_set_contents (entry, text, -1, NULL))
+            g_debug ("could not keep the convolution method in %s", entry);
+        }
+    }
+  if (!known)
+    {
       g_autofree char *key = conv_key (conv);
       g_mutex_lock (&conv_lock);
       if (conv_choice == NULL)
@@ -1037,7 +1102,7 @@ _fb_cpu_conv_choose (FbCpuPool *pool, const FbInstr *conv, const char **how, GEr
       g_hash_table_replace (conv_choice, g_steal_pointer (&key), GINT_TO_POINTER (m));
       g_mutex_unlock (&conv_lock);
     }
-  *how = m == METHOD_IM2COL ? "im2col" : m == METHOD_ONEDNN ? "onednn" : "direct";
+  *how = method_names[m];
   return TRUE;
 }
 
