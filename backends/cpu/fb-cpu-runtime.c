@@ -825,11 +825,12 @@ rt_select_and_scatter (FbCpuRt *rt, const FbInstr *instr, FbLiteral *const *ops,
 
 /* ---------------------------------------------------------- batch norm */
 
-/* Batch norm over f32, one channel per task. The arithmetic is the general
- * path's, in the same order (sums in double, element by element along the
- * channel), so both give the same bits; a channel's elements are runs of
- * @inner contiguous floats, one run per index of the dimensions before the
- * feature. */
+/* Batch norm over f32, one channel per task, in double like the general
+ * path; a channel's elements are runs of @inner contiguous floats, one run
+ * per index of the dimensions before the feature. Sums go into four
+ * partial sums (a single one waits on each add), and the division by the
+ * standard deviation is a multiplication by its reciprocal: both change
+ * the result by an ulp of double at most, far below what f32 holds. */
 typedef struct {
   FbOpcode     op;
   int64_t      C, inner, outer, per;
@@ -837,6 +838,27 @@ typedef struct {
   const float *x, *scale, *offset, *dy, *mean_in, *var_in;
   float       *y, *out1, *out2;      /* y; training: mean, var; grad: d scale, d offset */
 } BnJob;
+
+/* OUT = the sum over channel CH of EXPR (x, dy), into four partial sums. */
+#define BN_SUM(J, CH, EXPR, OUT)                                                     \
+  do                                                                                \
+    {                                                                               \
+      double s_[4] = { 0, 0, 0, 0 };                                                \
+      for (int64_t o = 0; o < (J)->outer; o++)                                      \
+        {                                                                           \
+          const float *r = (J)->x + (o * (J)->C + (CH)) * (J)->inner;                \
+          const float *g = (J)->dy ? (J)->dy + (o * (J)->C + (CH)) * (J)->inner : r; \
+          (void) g;     /* not every EXPR reads dy */                               \
+          int64_t i = 0;                                                            \
+          for (; i + 4 <= (J)->inner; i += 4)                                       \
+            for (int l = 0; l < 4; l++)                                             \
+              s_[l] += EXPR (r[i + l], g[i + l]);                                   \
+          for (; i < (J)->inner; i++)                                               \
+            s_[0] += EXPR (r[i], g[i]);                                             \
+        }                                                                           \
+      (OUT) = (s_[0] + s_[1]) + (s_[2] + s_[3]);                                    \
+    }                                                                               \
+  while (0)
 
 static void
 bn_channels (gpointer data, int64_t c0, int64_t c1)
@@ -848,23 +870,12 @@ bn_channels (gpointer data, int64_t c0, int64_t c1)
       double mean, var;
       if (j->op == FB_OP_BATCH_NORM_TRAINING)
         {
-          double s = 0, v = 0;
-          for (int64_t o = 0; o < j->outer; o++)
-            {
-              const float *r = j->x + (o * C + c) * inner;
-              for (int64_t i = 0; i < inner; i++)
-                s += r[i];
-            }
+          double s, v;
+#define BN_X(x, g) ((double) (x))
+          BN_SUM (j, c, BN_X, s);
           mean = (float) (s / MAX (j->per, 1));
-          for (int64_t o = 0; o < j->outer; o++)
-            {
-              const float *r = j->x + (o * C + c) * inner;
-              for (int64_t i = 0; i < inner; i++)
-                {
-                  double d = r[i] - mean;
-                  v += d * d;
-                }
-            }
+#define BN_D2(x, g) (((double) (x) - mean) * ((double) (x) - mean))
+          BN_SUM (j, c, BN_D2, v);
           var = (float) (v / MAX (j->per, 1));
           j->out1[c] = (float) mean;
           j->out2[c] = (float) var;
@@ -874,43 +885,38 @@ bn_channels (gpointer data, int64_t c0, int64_t c1)
           mean = j->mean_in[c];
           var = j->var_in[c];
         }
-      double sd = sqrt (var + j->eps), scale = j->scale[c];
+      double rs = 1.0 / sqrt (var + j->eps), scale = j->scale[c];
       if (j->op == FB_OP_BATCH_NORM_GRAD)
         {
-          double sum_dy = 0, sum_dyx = 0;
-          for (int64_t o = 0; o < j->outer; o++)
-            {
-              const float *r = j->x + (o * C + c) * inner, *g = j->dy + (o * C + c) * inner;
-              for (int64_t i = 0; i < inner; i++)
-                {
-                  double xhat = (r[i] - mean) / sd;
-                  sum_dy += g[i];
-                  sum_dyx += g[i] * xhat;
-                }
-            }
-          double rs = 1.0 / sd;
+          double sum_dy, sum_dyx;
+#define BN_DY(x, g) ((double) (g))
+#define BN_DYX(x, g) ((double) (g) * (((double) (x) - mean) * rs))
+          BN_SUM (j, c, BN_DY, sum_dy);
+          BN_SUM (j, c, BN_DYX, sum_dyx);
+          double a = scale * rs, b = sum_dy / j->per, d = sum_dyx / j->per;
           for (int64_t o = 0; o < j->outer; o++)
             {
               const float *r = j->x + (o * C + c) * inner, *g = j->dy + (o * C + c) * inner;
               float *y = j->y + (o * C + c) * inner;
               for (int64_t i = 0; i < inner; i++)
-                {
-                  double xhat = (r[i] - mean) * rs;
-                  y[i] = (float) (scale * rs * (g[i] - sum_dy / j->per - xhat * sum_dyx / j->per));
-                }
+                y[i] = (float) (a * (g[i] - b - (r[i] - mean) * rs * d));
             }
           j->out1[c] = (float) sum_dyx;
           j->out2[c] = (float) sum_dy;
           continue;
         }
-      double offset = j->offset[c];
+      double a = rs * scale, offset = j->offset[c];
       for (int64_t o = 0; o < j->outer; o++)
         {
           const float *r = j->x + (o * C + c) * inner;
           float *y = j->y + (o * C + c) * inner;
           for (int64_t i = 0; i < inner; i++)
-            y[i] = (float) ((r[i] - mean) / sd * scale + offset);
+            y[i] = (float) ((r[i] - mean) * a + offset);
         }
+#undef BN_X
+#undef BN_D2
+#undef BN_DY
+#undef BN_DYX
     }
 }
 
