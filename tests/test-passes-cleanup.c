@@ -372,6 +372,58 @@ assert_close (const FbLiteral *a, const FbLiteral *b)
     g_assert_cmpfloat_with_epsilon (fb_literal_get_f64 (a, i), fb_literal_get_f64 (b, i), 1e-4);
 }
 
+/* A convolution over a zero-padded input takes the pad into its window:
+ * the spatial pads add to the window's, the pad goes, and the result is
+ * the same. A pad it must not take stays. */
+#define CONV_PAD_HLO(VALUE, PADDING, P_DIMS, WINDOW, C_DIMS)                                          \
+  "HloModule m\n\nENTRY main {\n  x = f32[2,3,6,5]{3,2,1,0} parameter(0)\n"                           \
+  "  k = f32[4,3,3,3]{3,2,1,0} parameter(1)\n  z = f32[] constant(" VALUE ")\n"                         \
+  "  p = f32[" P_DIMS "]{3,2,1,0} pad(x, z), padding=" PADDING "\n"                                      \
+  "  ROOT c = f32[" C_DIMS "]{3,2,1,0} convolution(p, k), window={" WINDOW "}, dim_labels=bf01_oi01->bf01\n}\n"
+
+static void
+test_conv_pad_folded (void)
+{
+  FbModule *m = parse (CONV_PAD_HLO ("0", "0_0x0_0x2_1x0_3", "2,3,9,8", "size=3x3 pad=1_0x0_2", "2,4,8,8"));
+  FbModule *before = fb_module_clone (m);
+  g_autoptr (GPtrArray) ds = run_passes (m, "simplify,dce", NULL);
+  g_assert_nonnull (find_decision (ds, FB_DECISION_REWRITTEN, "conv(pad)"));
+  const FbInstr *c = m->entry->root;
+  g_assert_cmpint (c->opcode, ==, FB_OP_CONVOLUTION);
+  g_assert_true (c->operands[0] == m->entry->params[0]);
+  g_assert_cmpint (count_op (m->entry, FB_OP_PAD), ==, 0);
+  const FbAttr *w = fb_instr_get_attr (c, FB_A_WINDOW);
+  g_assert_cmpint (w->v.window.d[0].pad_lo, ==, 3);
+  g_assert_cmpint (w->v.window.d[0].pad_hi, ==, 1);
+  g_assert_cmpint (w->v.window.d[1].pad_lo, ==, 0);
+  g_assert_cmpint (w->v.window.d[1].pad_hi, ==, 5);
+  FbArena *arena = fb_arena_new ();
+  assert_close (run_seeded (before, arena), run_seeded (m, arena));
+  fb_arena_free (arena);
+  fb_module_free (before);
+  fb_module_free (m);
+
+  /* Kept: a pad value other than +0, interior padding, padding of the
+   * features, and a window that dilates the input. */
+  static const char *const kept[] = {
+    CONV_PAD_HLO ("1", "0_0x0_0x2_1x0_3", "2,3,9,8", "size=3x3 pad=1_0x0_2", "2,4,8,8"),
+    CONV_PAD_HLO ("-0", "0_0x0_0x2_1x0_3", "2,3,9,8", "size=3x3 pad=1_0x0_2", "2,4,8,8"),
+    CONV_PAD_HLO ("0", "0_0x0_0x1_0_1x0_3", "2,3,12,8", "size=3x3 pad=1_0x0_2", "2,4,11,8"),
+    "HloModule m\n\nENTRY main {\n  x = f32[2,3,6,5]{3,2,1,0} parameter(0)\n"
+    "  k = f32[4,4,3,3]{3,2,1,0} parameter(1)\n  z = f32[] constant(0)\n"
+    "  p = f32[2,4,6,5]{3,2,1,0} pad(x, z), padding=0_0x0_1x0_0x0_0\n"
+    "  ROOT c = f32[2,4,4,3]{3,2,1,0} convolution(p, k), window={size=3x3}, dim_labels=bf01_oi01->bf01\n}\n",
+    CONV_PAD_HLO ("0", "0_0x0_0x1_1x0_0", "2,3,8,5", "size=3x3 lhs_dilate=2x1", "2,4,13,3"),
+  };
+  for (guint t = 0; t < G_N_ELEMENTS (kept); t++)
+    {
+      FbModule *k = parse (kept[t]);
+      g_autoptr (GPtrArray) kd = run_passes (k, "simplify,dce", NULL);
+      g_assert_null (find_decision (kd, FB_DECISION_REWRITTEN, "conv(pad)"));
+      fb_module_free (k);
+    }
+}
+
 static void
 test_canonical_dot (void)
 {
@@ -494,6 +546,7 @@ main (int argc, char **argv)
     }
   g_test_add_func ("/passes/simplify/rules-recorded", test_simplify_rules_recorded);
   g_test_add_func ("/passes/simplify/float-times-zero-kept", test_simplify_float_times_zero_kept);
+  g_test_add_func ("/passes/simplify/conv-pad", test_conv_pad_folded);
   g_test_add_func ("/passes/cse/merges-duplicates", test_cse_merges);
   g_test_add_func ("/passes/cse/refuses-rng", test_cse_refuses_rng);
   g_test_add_func ("/passes/dce/keeps-side-effects", test_dce_keeps_side_effects);

@@ -8,6 +8,7 @@
  * the type. A rule only replaces an instruction by one with the very same
  * shape and layout, so no user can tell the difference.
  */
+#include <math.h>
 #include <string.h>
 
 #include "fb-passes-private.h"
@@ -270,6 +271,58 @@ simplify_movement (FbPassContext *ctx, FbInstr *i)
   return FALSE;
 }
 
+/* convolution(pad(x, +0), k) -> convolution(x, k) with the pad added to the
+ * window's padding, when the pad only widens spatial dimensions (no
+ * interior padding, none on batch or feature) and the window does not
+ * dilate the input there: the convolution's own padding is zeros too, and
+ * a kernel that knows where the padding is skips it instead of multiplying
+ * zeros. A backward-data convolution arrives in this form: its output
+ * gradient padded by the kernel size less one on each side. */
+static gboolean
+fold_conv_pad (FbPassContext *ctx, FbInstr *i)
+{
+  FbInstr *x = i->operands[0];
+  if (i->n_operands != 2 || x->opcode != FB_OP_PAD || x->n_operands != 2)
+    return FALSE;
+  const FbInstr *pv = x->operands[1];
+  if (pv->opcode != FB_OP_CONSTANT || !_fb_instr_is_splat (pv, 0) || signbit (fb_literal_get_f64 (pv->literal, 0)))
+    return FALSE;       /* +0 only: -0 would turn some zero sums negative */
+  const FbAttr *pa = fb_instr_get_attr (x, FB_A_PADDING);
+  const FbAttr *wa = fb_instr_get_attr (i, FB_A_WINDOW);
+  const FbAttr *dl = fb_instr_get_attr (i, FB_A_DIM_LABELS);
+  int rank = x->shape->rank;
+  if (pa == NULL || pa->kind != FB_AV_PADDING || pa->v.pad.n != rank || wa == NULL || wa->kind != FB_AV_WINDOW
+      || dl == NULL || dl->kind != FB_AV_DIM_LABELS || dl->v.conv.n_spatial != wa->v.window.n
+      || dl->v.conv.n_spatial != rank - 2)
+    return FALSE;
+  const FbConvDims *cd = &dl->v.conv;
+  for (int d = 0; d < rank; d++)
+    {
+      const FbPadDim *p = &pa->v.pad.d[d];
+      if (p->interior != 0 || p->lo < 0 || p->hi < 0)
+        return FALSE;
+      if ((d == cd->in_batch || d == cd->in_feature) && (p->lo != 0 || p->hi != 0))
+        return FALSE;
+    }
+  int n = wa->v.window.n;
+  for (int s = 0; s < n; s++)
+    if (wa->v.window.d[s].lhs_dilate != 1)
+      return FALSE;
+  FbWindowDim *w = fb_arena_new0 (i->parent->module->arena, FbWindowDim, MAX (n, 1));
+  for (int s = 0; s < n; s++)
+    {
+      const FbPadDim *p = &pa->v.pad.d[cd->in_spatial[s]];
+      w[s] = wa->v.window.d[s];
+      w[s].pad_lo += p->lo;
+      w[s].pad_hi += p->hi;
+    }
+  FbAttr *a = fb_instr_set_attr (i, FB_A_WINDOW);
+  a->v.window.n = n;
+  a->v.window.d = w;
+  fb_instr_set_operand (i, 0, x->operands[0]);
+  return rewired (ctx, i, x, "conv(pad)");
+}
+
 static gboolean
 simplify_instr (FbPassContext *ctx, FbInstr *i)
 {
@@ -289,6 +342,8 @@ simplify_instr (FbPassContext *ctx, FbInstr *i)
     case FB_OP_MAXIMUM:
     case FB_OP_MINIMUM:
       return i->n_operands == 2 && simplify_binary (ctx, i);
+    case FB_OP_CONVOLUTION:
+      return fold_conv_pad (ctx, i);
     case FB_OP_NEGATE:
     case FB_OP_NOT:
       if (x->opcode == i->opcode && x->n_operands == 1 && same (x->operands[0], i))
@@ -351,7 +406,9 @@ const FbPass fb_pass_simplify = {
   "layout, a concatenate of one operand. Chains shrink: a reshape of a reshape is one reshape, a "
   "transpose of a transpose is one transpose by the composed permutation, a broadcast of a broadcast "
   "is one broadcast, and a convert of a convert is one convert when the middle type holds every value "
-  "exactly. A select whose predicate is a constant becomes the chosen operand. Every rewrite is "
-  "listed with the rule that made it.",
+  "exactly. A select whose predicate is a constant becomes the chosen operand. A convolution of an "
+  "input padded with zeros along its spatial dimensions takes the padding into its window, so that "
+  "the kernel skips the padding instead of multiplying zeros (a backward-data convolution arrives "
+  "in that form). Every rewrite is listed with the rule that made it.",
   simplify_run,
 };
