@@ -18,6 +18,15 @@
  * reference kernel for a shape, or the window needs input dilation or
  * negative padding, the convolution is left to the backend's own methods.
  * Primitives are made once per shape and kept for the life of the process.
+ *
+ * A convolution padded by the kernel's size less one on every side, with
+ * stride 1 and no dilation, is the gradient of another one's input (what
+ * autodiff writes for the input of a convolution): out[o] sums x[c] under
+ * the kernel k[o][c] slid over every position where they overlap. oneDNN's
+ * backward-data convolution computes exactly that, for the forward
+ * convolution with weights w[c][o] = k[o][c] flipped in both spatial
+ * dimensions, without visiting the padding: about twice as fast as the
+ * forward form here.
  */
 #include "fb-cpu-private.h"
 
@@ -109,9 +118,10 @@ this_thread (gsize size)
  * its layouts (NULL where the plain layout is its own), and the layouts. */
 typedef struct {
   gboolean            ok;
+  gboolean            bwd;     /* run as a backward-data convolution (see above) */
   dnnl_primitive_t    conv, src_in, wei_in, dst_out;
   dnnl_memory_desc_t  src_plain, wei_plain, dst_plain, src_blk, wei_blk, dst_blk, scratch;
-  gsize               off_src, off_wei, off_dst, off_scratch, total;   /* in the thread's scratch */
+  gsize               off_src, off_wei, off_dst, off_scratch, off_flip, total;   /* in the thread's scratch */
 } Plan;
 
 static GHashTable *plans;   /* key -> Plan */
@@ -139,6 +149,15 @@ make_reorder (const dnnl_memory_desc_t *from, const dnnl_memory_desc_t *to, dnnl
   dnnl_status_t s = dnnl_primitive_create (out, pd);
   dnnl_primitive_desc_destroy (pd);
   return s == dnnl_success;
+}
+
+/* Padded by the kernel less one on every side, stride 1, no dilation. */
+static gboolean
+is_full_pad (const FbCpuConvGeom *g)
+{
+  return g->G == 1 && g->stride[0] == 1 && g->stride[1] == 1 && g->dil[0] == 1 && g->dil[1] == 1
+         && g->pad_l[0] == g->KH - 1 && g->pad_r[0] == g->KH - 1 && g->pad_l[1] == g->KW - 1
+         && g->pad_r[1] == g->KW - 1 && g->OH == g->H + g->KH - 1 && g->OW == g->W + g->KW - 1;
 }
 
 static gsize
@@ -169,18 +188,47 @@ plan_build (Plan *p, const FbCpuConvGeom *g, int64_t n)
       || dnnl_memory_desc_init_by_tag (&wei_any, grouped ? 5 : 4, grouped ? gwei : wei, dnnl_f32,
                                        dnnl_format_tag_any) != dnnl_success)
     return;
-  dnnl_convolution_desc_t cd;
-  if (dnnl_dilated_convolution_forward_desc_init (&cd, dnnl_forward_inference, dnnl_convolution_direct, &src_any,
-                                                  &wei_any, NULL, &dst_any, strides, dil, pad_l, pad_r)
-      != dnnl_success)
-    return;
   dnnl_primitive_attr_t attr;
   if (dnnl_primitive_attr_create (&attr) != dnnl_success)
     return;
   dnnl_primitive_desc_t pd = NULL;
   dnnl_status_t s = dnnl_primitive_attr_set_scratchpad_mode (attr, dnnl_scratchpad_mode_user);
-  if (s == dnnl_success)
-    s = dnnl_primitive_desc_create (&pd, &cd, attr, get_engine (), NULL);
+  dnnl_convolution_desc_t cd;
+  p->bwd = is_full_pad (g);
+  if (p->bwd)
+    {
+      /* The forward convolution this is the input gradient of: input y's
+       * shape, weights [C][O][KH][KW], output x's shape, no padding. */
+      dnnl_dims_t fwei = { g->C, g->O, g->KH, g->KW }, zero = { 0, 0 }, one = { 1, 1 };
+      dnnl_memory_desc_t fwei_any;
+      dnnl_convolution_desc_t fd;
+      dnnl_primitive_desc_t hint = NULL;
+      if (s == dnnl_success)
+        s = dnnl_memory_desc_init_by_tag (&p->wei_plain, 4, fwei, dnnl_f32, dnnl_oihw);
+      if (s == dnnl_success)
+        s = dnnl_memory_desc_init_by_tag (&fwei_any, 4, fwei, dnnl_f32, dnnl_format_tag_any);
+      if (s == dnnl_success)
+        s = dnnl_dilated_convolution_forward_desc_init (&fd, dnnl_forward_training, dnnl_convolution_direct,
+                                                        &dst_any, &fwei_any, NULL, &src_any, one, zero, zero, zero);
+      if (s == dnnl_success)
+        s = dnnl_primitive_desc_create (&hint, &fd, NULL, get_engine (), NULL);
+      if (s == dnnl_success)
+        s = dnnl_dilated_convolution_backward_data_desc_init (&cd, dnnl_convolution_direct, &dst_any, &fwei_any,
+                                                              &src_any, one, zero, zero, zero);
+      if (s == dnnl_success)
+        s = dnnl_primitive_desc_create (&pd, &cd, attr, get_engine (), hint);
+      if (hint)
+        dnnl_primitive_desc_destroy (hint);
+    }
+  else
+    {
+      if (s == dnnl_success)
+        s = dnnl_dilated_convolution_forward_desc_init (&cd, dnnl_forward_inference, dnnl_convolution_direct,
+                                                        &src_any, &wei_any, NULL, &dst_any, strides, dil, pad_l,
+                                                        pad_r);
+      if (s == dnnl_success)
+        s = dnnl_primitive_desc_create (&pd, &cd, attr, get_engine (), NULL);
+    }
   dnnl_primitive_attr_destroy (attr);
   if (s != dnnl_success)
     return;
@@ -190,9 +238,10 @@ plan_build (Plan *p, const FbCpuConvGeom *g, int64_t n)
       dnnl_primitive_desc_destroy (pd);
       return;
     }
-  p->src_blk = *dnnl_primitive_desc_query_md (pd, dnnl_query_src_md, 0);
+  /* src is always what reads x, dst what writes y. */
+  p->src_blk = *dnnl_primitive_desc_query_md (pd, p->bwd ? dnnl_query_diff_dst_md : dnnl_query_src_md, 0);
   p->wei_blk = *dnnl_primitive_desc_query_md (pd, dnnl_query_weights_md, 0);
-  p->dst_blk = *dnnl_primitive_desc_query_md (pd, dnnl_query_dst_md, 0);
+  p->dst_blk = *dnnl_primitive_desc_query_md (pd, p->bwd ? dnnl_query_diff_src_md : dnnl_query_dst_md, 0);
   const dnnl_memory_desc_t *sc = dnnl_primitive_desc_query_md (pd, dnnl_query_scratchpad_md, 0);
   if (sc)
     p->scratch = *sc;
@@ -211,6 +260,8 @@ plan_build (Plan *p, const FbCpuConvGeom *g, int64_t n)
   off += p->dst_out ? align64 (dnnl_memory_desc_get_size (&p->dst_blk)) : 0;
   p->off_scratch = off;
   off += align64 (dnnl_memory_desc_get_size (&p->scratch));
+  p->off_flip = off;
+  off += p->bwd ? align64 (sizeof (float) * g->C * g->O * g->KH * g->KW) : 0;
   p->total = off + 64;
   p->ok = TRUE;
 }
@@ -263,6 +314,18 @@ plan_run (const Plan *p, const FbCpuConvGeom *g, int64_t n0, const float *x, con
   guint8 *base = (guint8 *) (((guintptr) ts->buf + 63) & ~(guintptr) 63);
   const float *xs = x + n0 * g->C * g->H * g->W;
   float *ys = y + n0 * g->O * g->OH * g->OW;
+  if (p->bwd)
+    {
+      /* w[c][o][i][j] = k[o][c][KH-1-i][KW-1-j] */
+      float *w = (float *) (base + p->off_flip);
+      int64_t KH = g->KH, KW = g->KW;
+      for (int64_t c = 0; c < g->C; c++)
+        for (int64_t o = 0; o < g->O; o++)
+          for (int64_t i = 0; i < KH; i++)
+            for (int64_t j = 0; j < KW; j++)
+              w[((c * g->O + o) * KH + i) * KW + j] = k[((o * g->C + c) * KH + KH - 1 - i) * KW + KW - 1 - j];
+      k = w;
+    }
   dnnl_memory_t m[8] = { 0 };
   int nm = 0;
   dnnl_memory_t src_plain = m[nm++] = mem (&p->src_plain, xs);
@@ -283,7 +346,9 @@ plan_run (const Plan *p, const FbCpuConvGeom *g, int64_t n0, const float *x, con
                    (dnnl_exec_arg_t[]) { { DNNL_ARG_FROM, wei_plain }, { DNNL_ARG_TO, wei } });
   if (ok)
     ok = run_prim (p->conv, ts->stream, 4,
-                   (dnnl_exec_arg_t[]) { { DNNL_ARG_SRC, src }, { DNNL_ARG_WEIGHTS, wei }, { DNNL_ARG_DST, dst },
+                   (dnnl_exec_arg_t[]) { { p->bwd ? DNNL_ARG_DIFF_DST : DNNL_ARG_SRC, src },
+                                         { DNNL_ARG_WEIGHTS, wei },
+                                         { p->bwd ? DNNL_ARG_DIFF_SRC : DNNL_ARG_DST, dst },
                                          { DNNL_ARG_SCRATCHPAD, scratch } });
   if (ok && p->dst_out)
     ok = run_prim (p->dst_out, ts->stream, 2,

@@ -1000,7 +1000,7 @@ _fb_cpu_conv_forget (void)
 static const char *const method_names[] = { NULL, "direct", "im2col", "onednn" };
 
 /* Bump when a method changes enough that the timings must be taken again. */
-#define METHOD_CACHE_VERSION "fusebox-conv-method-1"
+#define METHOD_CACHE_VERSION "fusebox-conv-method-2"
 
 /* The file in @cache_dir that keeps the method for @conv on this machine,
  * or NULL without a disk cache. Not per thread count: the methods round
