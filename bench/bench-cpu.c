@@ -1,14 +1,15 @@
 /* SPDX-License-Identifier: MIT
  *
  * CPU backend benchmarks, the Fusebox side. Without arguments it prints the
- * machine and then, each against a limit measured in the same run:
- *   - the MLP 784-1024-1024-10 training step (batch 128, SGD): achieved
- *     GFLOP/s against a large OpenBLAS sgemm;
+ * machine and then, in this order, each against a limit measured in the
+ * same run:
  *   - a fused layer norm + GELU over 64 MiB against a STREAM triad, timed
  *     over its kernels (from the host's kernel spans) and, apart, with the
  *     copy of the result to the caller; beside it the same computation as
  *     one hand-written fusion, the form the passes should reach;
  *   - compile time of the MLP step with a cold and a warm kernel cache;
+ *   - the MLP 784-1024-1024-10 training step (batch 128, SGD): achieved
+ *     GFLOP/s against a large OpenBLAS sgemm;
  *   - every zoo model with all passes against the fusion passes off;
  *   - the GEMM libraries on the products of the zoo's steps
  *     (bench-cpu-gemm.c).
