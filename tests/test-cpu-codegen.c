@@ -17,6 +17,7 @@
 #include "fb-hlo.h"
 #include "fb-interp.h"
 #include "fb-cpu-codegen.h"
+#include "fb-cpu-private.h"
 
 /* ------------------------------------------------------------ helpers */
 
@@ -942,6 +943,53 @@ test_unsupported (void)
   fb_module_free (m);
 }
 
+/* Asked for the code of an instruction that runs none, the report says
+ * what runs it. */
+static void
+test_emit_not_a_kernel (void)
+{
+  static const char text[] =
+    "HloModule m\n"
+    "ENTRY e {\n"
+    "  a = f32[128,96] parameter(0)\n"
+    "  b = f32[96,80] parameter(1)\n"
+    "  d = f32[128,80] dot(a, b), lhs_contracting_dims={1}, rhs_contracting_dims={0}\n"
+    "  t = f32[4,8] parameter(2)\n"
+    "  u = f32[8,2] parameter(3)\n"
+    "  small = f32[4,2] dot(t, u), lhs_contracting_dims={1}, rhs_contracting_dims={0}\n"
+    "  x = f32[1,2,6,6] parameter(4)\n"
+    "  k = f32[3,2,3,3] parameter(5)\n"
+    "  c = f32[1,3,4,4] convolution(x, k), window={size=3x3}, dim_labels=bf01_oi01->bf01\n"
+    "  ROOT r = (f32[128,80], f32[4,2], f32[1,3,4,4]) tuple(d, small, c)\n"
+    "}\n";
+  g_autoptr (GError) error = NULL;
+  FbModule *m = fb_hlo_parse (text, strlen (text), "m.hlo", 0, &error);
+  g_assert_no_error (error);
+  static const struct { const char *name, *says; } cases[] = {
+    { "d", "runs as GEMMs on oneDNN" },   /* C is at least 64x64 */
+    { "small", "runs as GEMMs on OpenBLAS" },
+    { "c", "convolution by direct loops, im2col + GEMM or oneDNN" },
+    { "r", "function written in C, or as a view" },
+    { "nothing", "no loop kernel is named 'nothing'" },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autoptr (GString) out = g_string_new (NULL);
+      g_clear_error (&error);
+      g_assert_false (fb_cpu_emit_report (m, "asm", cases[i].name, out, &error));
+      g_assert_nonnull (error);
+      const char *want = cases[i].says;
+      gboolean gemm = g_str_has_prefix (want, "runs as GEMMs");
+      if (gemm && g_getenv ("FUSEBOX_GEMM") != NULL)
+        continue;       /* the library is forced */
+      if (g_str_equal (cases[i].name, "d") && !_fb_cpu_have_onednn ())
+        want = "runs as GEMMs on OpenBLAS";
+      if (strstr (error->message, want) == NULL)
+        g_error ("--kernel %s: \"%s\" does not say \"%s\"", cases[i].name, error->message, want);
+    }
+  fb_module_free (m);
+}
+
 static void
 test_cli_emit (void)
 {
@@ -988,6 +1036,7 @@ main (int argc, char **argv)
   g_assert_no_error (error);
 
   g_test_add_func ("/backends/cpu-codegen/float-types", test_float_types);
+  g_test_add_func ("/backends/cpu-codegen/emit-not-a-kernel", test_emit_not_a_kernel);
   g_test_add_func ("/backends/cpu-codegen/int-types", test_int_types);
   g_test_add_func ("/backends/cpu-codegen/pred", test_pred);
   g_test_add_func ("/backends/cpu-codegen/single-elementwise", test_single_elementwise);

@@ -550,37 +550,6 @@ dot_work (const FbInstr *dot)
   return w;
 }
 
-/* The product of the sizes of @s's dimensions that are in neither @a nor @b. */
-static int64_t
-free_size (const FbShape *s, const FbDims *a, const FbDims *b)
-{
-  int64_t n = 1;
-  for (int d = 0; d < s->rank; d++)
-    {
-      gboolean used = FALSE;
-      for (int k = 0; a && k < a->n; k++)
-        used |= a->v[k] == d;
-      for (int k = 0; b && k < b->n; k++)
-        used |= b->v[k] == d;
-      if (!used)
-        n *= s->dims[d];
-    }
-  return n;
-}
-
-/* The library that multiplies @dot (fb-cpu-gemm.c decides by C's sides). */
-static FbCpuGemmLib
-dot_library (const FbInstr *dot)
-{
-  if (dot->shape->type == FB_F64)
-    return FB_CPU_GEMM_OPENBLAS;
-  int64_t m = free_size (dot->operands[0]->shape, fb_instr_dims (dot, FB_A_LHS_BATCH_DIMS),
-                         fb_instr_dims (dot, FB_A_LHS_CONTRACTING_DIMS));
-  int64_t n = free_size (dot->operands[1]->shape, fb_instr_dims (dot, FB_A_RHS_BATCH_DIMS),
-                         fb_instr_dims (dot, FB_A_RHS_CONTRACTING_DIMS));
-  return _fb_cpu_sgemm_library (m, n);
-}
-
 static gboolean
 is_view_step (const Step *st)
 {
@@ -616,7 +585,8 @@ pair_gemms (Exe *exe, Program *prog)
         independent &= prog->steps[t].ops[k] != s;
       double wa = dot_work (a), wb = dot_work (b);
       double big = MAX (wa, wb), small = MIN (wa, wb);
-      gboolean openblas = dot_library (a) == FB_CPU_GEMM_OPENBLAS && dot_library (b) == FB_CPU_GEMM_OPENBLAS;
+      gboolean openblas = _fb_cpu_dot_library (a) == FB_CPU_GEMM_OPENBLAS
+                          && _fb_cpu_dot_library (b) == FB_CPU_GEMM_OPENBLAS;
       if (!independent || !(big < PAIR_SMALL || (openblas && small * 1.5 >= big)))
         continue;
       prog->steps[s].pair = t;

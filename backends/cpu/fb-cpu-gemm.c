@@ -111,6 +111,37 @@ _fb_cpu_sgemm_library (int64_t m, int64_t n)
     }
 }
 
+/* The product of the sizes of @s's dimensions that are in neither @a nor @b. */
+static int64_t
+free_size (const FbShape *s, const FbDims *a, const FbDims *b)
+{
+  int64_t n = 1;
+  for (int d = 0; d < s->rank; d++)
+    {
+      gboolean used = FALSE;
+      for (int k = 0; a && k < a->n; k++)
+        used |= a->v[k] == d;
+      for (int k = 0; b && k < b->n; k++)
+        used |= b->v[k] == d;
+      if (!used)
+        n *= s->dims[d];
+    }
+  return n;
+}
+
+FbCpuGemmLib
+_fb_cpu_dot_library (const FbInstr *dot)
+{
+  FbElemType t = dot->shape->type;
+  if (t != FB_F32 && t != FB_BF16 && t != FB_F16)
+    return FB_CPU_GEMM_OPENBLAS;
+  int64_t m = free_size (dot->operands[0]->shape, fb_instr_dims (dot, FB_A_LHS_BATCH_DIMS),
+                         fb_instr_dims (dot, FB_A_LHS_CONTRACTING_DIMS));
+  int64_t n = free_size (dot->operands[1]->shape, fb_instr_dims (dot, FB_A_RHS_BATCH_DIMS),
+                         fb_instr_dims (dot, FB_A_RHS_CONTRACTING_DIMS));
+  return _fb_cpu_sgemm_library (m, n);
+}
+
 static FbCpuGemmObserver observer;
 static gpointer          observer_data;
 

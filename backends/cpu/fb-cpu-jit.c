@@ -15,6 +15,7 @@
  * checksum or structure is wrong is ignored and rewritten.
  */
 #include "fb-cpu-codegen-private.h"
+#include "fb-cpu-private.h"
 #include "fb-hlo.h"
 
 #include <llvm-c/Analysis.h>
@@ -659,7 +660,30 @@ fb_cpu_emit_report (FbModule *module, const char *what, const char *kernel_name,
     }
   if (kernel_name != NULL && instrs->len == 0)
     {
-      g_set_error (error, FB_ERROR, FB_ERROR_USAGE, "no loop kernel is named '%s'", kernel_name);
+      /* An instruction by that name that runs no generated code: say what
+       * runs it instead. */
+      const FbInstr *named = NULL;
+      for (FbInstr *i = module->entry->first; i != NULL && named == NULL; i = i->next)
+        if (strcmp (i->name, kernel_name) == 0)
+          named = i;
+      if (named == NULL)
+        g_set_error (error, FB_ERROR, FB_ERROR_USAGE, "no loop kernel is named '%s'", kernel_name);
+      else if (named->opcode == FB_OP_DOT && fb_elem_type_kind (named->shape->type) != FB_KIND_FLOAT)
+        g_set_error (error, FB_ERROR, FB_ERROR_USAGE, "%%%s is not a loop kernel: an integer dot runs as a C loop",
+                     kernel_name);
+      else if (named->opcode == FB_OP_DOT)
+        g_set_error (error, FB_ERROR, FB_ERROR_USAGE,
+                     "%%%s is not a loop kernel: it runs as GEMMs on %s (FUSEBOX_GEMM picks the library)",
+                     kernel_name, _fb_cpu_dot_library (named) == FB_CPU_GEMM_ONEDNN ? "oneDNN" : "OpenBLAS");
+      else if (named->opcode == FB_OP_CONVOLUTION)
+        g_set_error (error, FB_ERROR, FB_ERROR_USAGE,
+                     "%%%s is not a loop kernel: it runs as a convolution by direct loops, im2col + GEMM or oneDNN, "
+                     "whichever measured fastest when the step was first compiled (FUSEBOX_CONV picks one)",
+                     kernel_name);
+      else
+        g_set_error (error, FB_ERROR, FB_ERROR_USAGE,
+                     "%%%s is not a loop kernel: the CPU backend runs it by a function written in C, or as a view "
+                     "of its operand", kernel_name);
       return FALSE;
     }
   g_autoptr (FbCpuJit) jit = fb_cpu_jit_new (NULL, error);

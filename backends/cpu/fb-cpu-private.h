@@ -50,6 +50,9 @@ typedef enum { FB_CPU_GEMM_OPENBLAS, FB_CPU_GEMM_ONEDNN } FbCpuGemmLib;
  * whole product, so that how it is split over threads does not change the
  * rounding. */
 FbCpuGemmLib _fb_cpu_sgemm_library (int64_t m, int64_t n);
+/* The library that multiplies @dot's GEMMs when they are f32 (f16 and bf16
+ * widened); OpenBLAS for the rest (f64; integer dots use a C loop). */
+FbCpuGemmLib _fb_cpu_dot_library (const FbInstr *dot);
 /* out = dot (lhs, rhs) with @dot's dimension numbers; f32/f64 directly,
  * f16/bf16 through f32, integers by a C loop. */
 gboolean    _fb_cpu_dot (FbCpuPool *pool, const FbInstr *dot, const FbLiteral *lhs,
