@@ -1238,9 +1238,13 @@ test_conv_method_cache (void)
   g_assert_cmpstr (g_strstrip (again), ==, third);
   g_assert_true (g_str_equal (third, "direct") || g_str_equal (third, "im2col") || g_str_equal (third, "onednn"));
 
-  /* Without a disk cache nothing is written. */
+  /* Without a disk cache it is timed and nothing is written. */
   g_autofree char *none = choose_method (pool, NULL, conv);
   g_assert_nonnull (none);
+  g_autofree char *still = method_entry (dir);     /* the one entry, and no other */
+  g_autofree char *unchanged = NULL;
+  g_assert_true (g_file_get_contents (still, &unchanged, NULL, NULL));
+  g_assert_cmpstr (g_strstrip (unchanged), ==, third);
   _fb_cpu_conv_forget ();
   g_unlink (path);
   g_rmdir (dir);

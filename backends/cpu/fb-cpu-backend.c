@@ -374,6 +374,15 @@ fold_transposes (Exe *exe, Program *prog, Step *st)
   return k;
 }
 
+/* Picks the method of @conv now, timing it if neither this process nor the
+ * kernel cache knows it yet, so that the first step does not. */
+static gboolean
+choose_conv (Exe *exe, const FbInstr *conv, GError **error)
+{
+  const char *how;
+  return _fb_cpu_conv_choose (exe->pool, fb_cpu_jit_get_cache_dir (exe->jit), conv, &how, error);
+}
+
 static gboolean
 choose_step (Exe *exe, Step *st, GPtrArray *to_jit, GError **error)
 {
@@ -401,11 +410,8 @@ choose_step (Exe *exe, Step *st, GPtrArray *to_jit, GError **error)
       st->kind = STEP_DOT;
       return TRUE;
     case FB_OP_CONVOLUTION:
-      {
-        const char *how;
-        st->kind = STEP_CONV;
-        return _fb_cpu_conv_choose (exe->pool, fb_cpu_jit_get_cache_dir (exe->jit), i, &how, error);
-      }
+      st->kind = STEP_CONV;
+      return choose_conv (exe, i, error);
     case FB_OP_WHILE:
     case FB_OP_CONDITIONAL:
     case FB_OP_CALL:
@@ -458,21 +464,16 @@ choose_step (Exe *exe, Step *st, GPtrArray *to_jit, GError **error)
     }
   if (i->opcode == FB_OP_FUSION && (st->jit_instr = epilogue_kernel_instr (exe, i, &st->ep_product)) != NULL)
     {
-      const char *how;
       st->kind = STEP_EPILOGUE;
       g_ptr_array_add (to_jit, st);
-      return st->ep_product->opcode != FB_OP_CONVOLUTION
-             || _fb_cpu_conv_choose (exe->pool, fb_cpu_jit_get_cache_dir (exe->jit), st->ep_product, &how,
-                                     error);
+      return st->ep_product->opcode != FB_OP_CONVOLUTION || choose_conv (exe, st->ep_product, error);
     }
   if (i->opcode == FB_OP_FUSION && (st->epilogue = _fb_cpu_epilogue_new (i)) != NULL)
     {
       const FbInstr *p = _fb_cpu_epilogue_product (st->epilogue);
-      const char *how;
       g_ptr_array_add (exe->epilogues, st->epilogue);
       st->kind = STEP_EPILOGUE;
-      return p->opcode != FB_OP_CONVOLUTION
-             || _fb_cpu_conv_choose (exe->pool, fb_cpu_jit_get_cache_dir (exe->jit), p, &how, error);
+      return p->opcode != FB_OP_CONVOLUTION || choose_conv (exe, p, error);
     }
   if (i->opcode == FB_OP_FUSION)
     {

@@ -111,37 +111,6 @@ _fb_cpu_sgemm_library (int64_t m, int64_t n)
     }
 }
 
-/* The product of the sizes of @s's dimensions that are in neither @a nor @b. */
-static int64_t
-free_size (const FbShape *s, const FbDims *a, const FbDims *b)
-{
-  int64_t n = 1;
-  for (int d = 0; d < s->rank; d++)
-    {
-      gboolean used = FALSE;
-      for (int k = 0; a && k < a->n; k++)
-        used |= a->v[k] == d;
-      for (int k = 0; b && k < b->n; k++)
-        used |= b->v[k] == d;
-      if (!used)
-        n *= s->dims[d];
-    }
-  return n;
-}
-
-FbCpuGemmLib
-_fb_cpu_dot_library (const FbInstr *dot)
-{
-  FbElemType t = dot->shape->type;
-  if (t != FB_F32 && t != FB_BF16 && t != FB_F16)
-    return FB_CPU_GEMM_OPENBLAS;
-  int64_t m = free_size (dot->operands[0]->shape, fb_instr_dims (dot, FB_A_LHS_BATCH_DIMS),
-                         fb_instr_dims (dot, FB_A_LHS_CONTRACTING_DIMS));
-  int64_t n = free_size (dot->operands[1]->shape, fb_instr_dims (dot, FB_A_RHS_BATCH_DIMS),
-                         fb_instr_dims (dot, FB_A_RHS_CONTRACTING_DIMS));
-  return _fb_cpu_sgemm_library (m, n);
-}
-
 static FbCpuGemmObserver observer;
 static gpointer          observer_data;
 
@@ -276,8 +245,8 @@ _fb_cpu_sgemm (FbCpuPool *pool, gboolean ta, gboolean tb, int64_t m, int64_t n, 
                const float *a, int64_t lda, const float *b, int64_t ldb,
                float beta, float *c, int64_t ldc)
 {
-  GemmJob j = { FALSE, _fb_cpu_sgemm_library (m, n), ta, tb, TRUE, m, n, k, lda, ldb, ldc, 0, 1, (const guint8 *) a, (const guint8 *) b,
-                (guint8 *) c, beta };
+  GemmJob j = { FALSE, _fb_cpu_sgemm_library (m, n), ta, tb, TRUE, m, n, k, lda, ldb, ldc, 0, 1,
+                (const guint8 *) a, (const guint8 *) b, (guint8 *) c, beta };
   gemm_split (pool, &j);
 }
 
@@ -285,8 +254,8 @@ static void
 dgemm (FbCpuPool *pool, gboolean ta, gboolean tb, int64_t m, int64_t n, int64_t k,
        const double *a, int64_t lda, const double *b, int64_t ldb, double *c, int64_t ldc)
 {
-  GemmJob j = { TRUE, FB_CPU_GEMM_OPENBLAS, ta, tb, TRUE, m, n, k, lda, ldb, ldc, 0, 1, (const guint8 *) a, (const guint8 *) b,
-                (guint8 *) c, 0.0 };
+  GemmJob j = { TRUE, FB_CPU_GEMM_OPENBLAS, ta, tb, TRUE, m, n, k, lda, ldb, ldc, 0, 1,
+                (const guint8 *) a, (const guint8 *) b, (guint8 *) c, 0.0 };
   gemm_split (pool, &j);
 }
 
@@ -330,6 +299,20 @@ side_init (Side *s, const FbShape *shape, const FbDims *batch, const FbDims *con
         s->F *= s->dims[d];
       }
   return TRUE;
+}
+
+FbCpuGemmLib
+_fb_cpu_dot_library (const FbInstr *dot)
+{
+  FbElemType t = dot->shape->type;
+  Side l, r;
+  if ((t != FB_F32 && t != FB_BF16 && t != FB_F16) || dot->n_operands != 2
+      || !side_init (&l, dot->operands[0]->shape, fb_instr_dims (dot, FB_A_LHS_BATCH_DIMS),
+                     fb_instr_dims (dot, FB_A_LHS_CONTRACTING_DIMS))
+      || !side_init (&r, dot->operands[1]->shape, fb_instr_dims (dot, FB_A_RHS_BATCH_DIMS),
+                     fb_instr_dims (dot, FB_A_RHS_CONTRACTING_DIMS)))
+    return FB_CPU_GEMM_OPENBLAS;
+  return _fb_cpu_sgemm_library (l.F, r.F);
 }
 
 /* Is the order of dimensions batch..., first..., second... the identity? */

@@ -450,22 +450,6 @@ pool_2d_fn (const Applier *ap)
     }
 }
 
-static inline uint32_t
-f32_bits (float f)
-{
-  uint32_t u;
-  memcpy (&u, &f, 4);
-  return u;
-}
-
-static inline float
-bits_f32 (uint32_t u)
-{
-  float f;
-  memcpy (&f, &u, 4);
-  return f;
-}
-
 typedef struct {
   const Applier     *sel;
   const FbWindowDim *wh, *ww;
@@ -579,29 +563,27 @@ NAME (gpointer data, int64_t begin, int64_t end)                                
               float *y0 = y + 2 * sh * W, *y1 = y0 + W;                              \
               for (int64_t sw = ROW_VEC (x0, x1, s, y0, y1, SW, init, j->sca_swapped); sw < SW; sw++) \
                 {                                                                   \
-                  /* Without branches: which tap wins is data, and a     \
-                   * mispredicted branch per tap costs more than the rest. */\
+                  /* the windows the vectors left: the same steps one   \
+                   * window at a time */                                        \
                   float bestv = x0[2 * sw], v;                                      \
-                  uint32_t best = 0, keep;                                          \
+                  int best = 0;                                                     \
+                  gboolean keep;                                                    \
                   v = x0[2 * sw + 1];                                               \
-                  keep = -(uint32_t) (KEEP);                                        \
-                  best = (best & keep) | (1u & ~keep);                              \
-                  bestv = bits_f32 ((f32_bits (bestv) & keep) | (f32_bits (v) & ~keep)); \
+                  keep = KEEP;                                                      \
+                  best = keep ? best : 1;                                           \
+                  bestv = keep ? bestv : v;                                         \
                   v = x1[2 * sw];                                                   \
-                  keep = -(uint32_t) (KEEP);                                        \
-                  best = (best & keep) | (2u & ~keep);                              \
-                  bestv = bits_f32 ((f32_bits (bestv) & keep) | (f32_bits (v) & ~keep)); \
+                  keep = KEEP;                                                      \
+                  best = keep ? best : 2;                                           \
+                  bestv = keep ? bestv : v;                                         \
                   v = x1[2 * sw + 1];                                               \
-                  keep = -(uint32_t) (KEEP);                                        \
-                  best = (best & keep) | (3u & ~keep);                              \
-                  uint32_t sum = f32_bits (j->sca_swapped ? s[sw] + init : init + s[sw]); \
-                  uint32_t in = f32_bits (init);                                    \
-                  uint32_t m0 = -(uint32_t) (best == 0), m1 = -(uint32_t) (best == 1); \
-                  uint32_t m2 = -(uint32_t) (best == 2), m3 = -(uint32_t) (best == 3); \
-                  y0[2 * sw] = bits_f32 ((sum & m0) | (in & ~m0));                  \
-                  y0[2 * sw + 1] = bits_f32 ((sum & m1) | (in & ~m1));              \
-                  y1[2 * sw] = bits_f32 ((sum & m2) | (in & ~m2));                  \
-                  y1[2 * sw + 1] = bits_f32 ((sum & m3) | (in & ~m3));              \
+                  keep = KEEP;                                                      \
+                  best = keep ? best : 3;                                           \
+                  float sum = j->sca_swapped ? s[sw] + init : init + s[sw];         \
+                  y0[2 * sw] = best == 0 ? sum : init;                              \
+                  y0[2 * sw + 1] = best == 1 ? sum : init;                          \
+                  y1[2 * sw] = best == 2 ? sum : init;                              \
+                  y1[2 * sw + 1] = best == 3 ? sum : init;                          \
                 }                                                                   \
             }                                                                       \
           continue;                                                                 \
